@@ -1,0 +1,77 @@
+# Two commands do all setup on a fresh machine (only python3.10 needed):
+#   make run    install, build the spaCy pipeline, train if data changed, start everything
+#   make test   the same setup, then data validation, test stories and the whole pytest suite
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# python3.10 may be a pyenv shim that only works with a pyenv version selected: find a real one.
+PYTHON_3_10 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 \
+	/usr/local/bin/python3.10 /usr/bin/python3.10; do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null && { echo "$$p"; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .make
+SPACY_PIPELINE := build/spacy_pipeline/meta.json
+TRAINED := models/.trained
+TRAIN_INPUTS := config.yml domain.yml $(wildcard nlu_data/*.yml stories/*.yml) \
+	bot/nlp/components.py $(SPACY_PIPELINE)
+
+.PHONY: help install spacy train run shell test validate test-stories test-python bench-nlu \
+	bench-handoff clean
+
+help:
+	@echo "make run     start the assistant (Rasa :5005, actions :5055, web :8000)"
+	@echo "make test    set up and run every test"
+	@echo "make shell   chat in the terminal"
+	@echo "make train   (re)train if data or config changed; newest model in models/"
+	@echo "make bench-nlu | bench-handoff"
+
+$(STAMPS)/installed: pyproject.toml requirements/constraints.txt
+	@test -n "$(PYTHON_3_10)" || { echo "Python 3.10 is required (Rasa 3.6 does not run on 3.11+)"; exit 1; }
+	test -x $(BIN)/python || "$(PYTHON_3_10)" -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==24.2
+	$(BIN)/pip install --quiet -c requirements/constraints.txt -e '.[dev]'
+	@mkdir -p $(STAMPS) && touch $@
+
+install: $(STAMPS)/installed
+
+$(SPACY_PIPELINE): bot/nlp/terms.yml bot/nlp/pipeline.py $(STAMPS)/installed
+	$(BIN)/python -m bot.nlp.pipeline build/spacy_pipeline
+
+spacy: $(SPACY_PIPELINE)
+
+# Rasa's fingerprint cannot see inside the spaCy folder, so make decides when to train.
+$(TRAINED): $(TRAIN_INPUTS)
+	$(BIN)/rasa train --data nlu_data stories --domain domain.yml --config config.yml \
+		--out models --force
+	@touch $@
+
+train: $(TRAINED)
+
+run: $(TRAINED)
+	$(BIN)/fsgs-bot run
+
+shell: $(TRAINED)
+	$(BIN)/fsgs-bot shell
+
+validate: $(STAMPS)/installed
+	$(BIN)/rasa data validate --data nlu_data stories --domain domain.yml --config config.yml \
+		--fail-on-warnings
+
+test-stories: $(TRAINED)
+	$(BIN)/rasa test core --stories tests/ --model models --fail-on-prediction-errors \
+		--out results/core
+
+test-python: $(TRAINED)
+	$(BIN)/pytest
+
+test: validate test-stories test-python
+
+bench-nlu: $(TRAINED)
+	$(BIN)/python bench/nlu_eval.py
+
+bench-handoff: $(STAMPS)/installed
+	$(BIN)/python bench/handoff_bench.py
+
+clean:
+	rm -rf build models results $(STAMPS)

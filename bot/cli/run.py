@@ -1,0 +1,56 @@
+"""`fsgs-bot run` and `fsgs-bot shell`: start the whole assistant; Ctrl-C stops what was started."""
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import time
+
+from bot import launcher
+from bot.settings import PROJECT_ROOT, get_settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser("run", help="start the action server, Rasa and the web pages")
+    run.set_defaults(handler=_run)
+    shell = subparsers.add_parser("shell", help="chat with the assistant in this terminal")
+    shell.set_defaults(handler=_shell)
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    stack = launcher.Stack(settings, [
+        launcher.action_server(settings),
+        launcher.rasa_server(settings, PROJECT_ROOT / "credentials.yml"),
+        launcher.web_server(settings),
+    ])
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        stack.start()
+        web = f"http://127.0.0.1:{settings.web_port}"
+        print(f"\nFSGS assistant is running (Ctrl-C stops everything):\n"
+              f"  chat widget demo  {web}/\n"
+              f"  staff console     {web}/console\n"
+              f"  REST webhook      {settings.rasa_url}/webhooks/rest/webhook\n"
+              f"  Rasa HTTP API     {settings.rasa_url} (token in var/rasa_auth_token)\n", flush=True)
+        while (exited := stack.first_exited()) is None:
+            time.sleep(1)
+        print(f"{exited.name} stopped (exit code {exited.process.returncode}); stopping the rest.")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stack.stop()
+
+
+def _stop_on_sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _shell(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    with launcher.Stack(settings, [launcher.action_server(settings)]):
+        return subprocess.call(
+            [str(launcher.BIN / "rasa"), "shell", "--model", str(launcher.latest_model()),
+             "--endpoints", "endpoints.yml"],
+            cwd=PROJECT_ROOT, env=launcher.service_environment(settings))

@@ -1,0 +1,143 @@
+"""Starts and stops the assistant's processes: action server, Rasa server and web pages.
+
+One code path for `fsgs-bot run`, the end-to-end tests and the benchmarks, so what is tested is
+what runs. Each process gets the environment from `bot.settings` (ports, stores, tokens).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, IO, List, Optional
+
+from bot.settings import PROJECT_ROOT, Settings
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Service:
+    name: str
+    argv: List[str]
+    health_url: str
+    process: Optional[subprocess.Popen] = None
+    log: Optional[IO[bytes]] = field(default=None, repr=False)
+
+
+def latest_model(models_dir: Path = PROJECT_ROOT / "models") -> Path:
+    models = sorted(models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not models:
+        raise FileNotFoundError(f"No trained model in {models_dir}: run `make train` first.")
+    return models[-1]
+
+
+def service_environment(settings: Settings) -> Dict[str, str]:
+    env = {**os.environ, **settings.rasa_environment()}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+    return env
+
+
+def action_server(settings: Settings) -> Service:
+    return Service(
+        "actions",
+        [str(BIN / "python"), "-m", "rasa_sdk", "--actions", "actions",
+         "--port", str(settings.action_port)],
+        f"{settings.action_server_url}/health",
+    )
+
+
+def rasa_server(settings: Settings, credentials: Path, model: Optional[Path] = None) -> Service:
+    return Service(
+        "rasa",
+        [str(BIN / "rasa"), "run", "--enable-api", "--auth-token", settings.rasa_auth_token,
+         "--interface", settings.host, "--port", str(settings.rasa_port),
+         "--model", str(model or latest_model()), "--endpoints", "endpoints.yml",
+         "--credentials", str(credentials), "--cors", "*"],
+        f"{settings.rasa_url}/",
+    )
+
+
+def web_server(settings: Settings) -> Service:
+    return Service("web", [str(BIN / "python"), "-m", "bot.web"],
+                   f"http://127.0.0.1:{settings.web_port}/healthz")
+
+
+class Stack:
+    """A set of services started together and stopped together."""
+
+    def __init__(self, settings: Settings, services: List[Service], log_dir: Optional[Path] = None,
+                 env: Optional[Dict[str, str]] = None):
+        self.settings = settings
+        self.services = services
+        self.log_dir = log_dir
+        self.env = env or service_environment(settings)
+
+    def start(self, timeout: float = 180.0) -> "Stack":
+        for service in self.services:
+            output = None
+            if self.log_dir:
+                self.log_dir.mkdir(parents=True, exist_ok=True)
+                service.log = open(self.log_dir / f"{service.name}.log", "ab")
+                output = service.log
+            service.process = subprocess.Popen(
+                service.argv, cwd=PROJECT_ROOT, env=self.env, stdout=output,
+                stderr=subprocess.STDOUT if output else None, start_new_session=True)
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for service in self.services:
+            while not _answers(service.health_url):
+                if service.process.poll() is not None:
+                    raise RuntimeError(f"{service.name} exited with code {service.process.returncode}"
+                                       f" before it was ready{self._log_hint(service)}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{service.name} not ready after {timeout:.0f}s"
+                                       f"{self._log_hint(service)}")
+                time.sleep(0.5)
+
+    def _log_hint(self, service: Service) -> str:
+        return f" (see {self.log_dir / (service.name + '.log')})" if self.log_dir else ""
+
+    def stop(self, grace: float = 15.0) -> None:
+        for service in reversed(self.services):
+            if service.process and service.process.poll() is None:
+                os.killpg(service.process.pid, signal.SIGTERM)
+        for service in reversed(self.services):
+            if service.process:
+                try:
+                    service.process.wait(grace)
+                except subprocess.TimeoutExpired:
+                    os.killpg(service.process.pid, signal.SIGKILL)
+                    service.process.wait()
+            if service.log:
+                service.log.close()
+
+    def first_exited(self) -> Optional[Service]:
+        return next((s for s in self.services if s.process and s.process.poll() is not None), None)
+
+    def __enter__(self) -> "Stack":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status < 500
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False

@@ -1,0 +1,143 @@
+"""Every environment variable the project reads, with its safe default, read in one place.
+
+Other modules call `get_settings()`; nothing else touches `os.environ` for configuration.
+Defaults give the embedded one-machine setup (SQLite files under `var/`, in-memory lock store);
+production sets `DATABASE_URL`, `TRACKER_STORE_URL` and `REDIS_URL` (see README, "Production").
+"""
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Mapping, Optional
+from urllib.parse import urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _persistent_secret(var_dir: Path, name: str) -> str:
+    """A random secret kept in `var/` so it survives restarts without being committed."""
+    path = var_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path
+    host: str
+    rasa_port: int
+    action_port: int
+    web_port: int
+    rasa_url: str
+    action_server_url: str
+    rasa_auth_token: str
+    database_url: str
+    tracker_store_url: str
+    redis_url: Optional[str]
+    outbox_dir: Path
+    secret_key: str
+    secure_cookies: bool
+    staffed_hours: str
+    staffed_timezone: str
+    care_team_contact: str
+    emergency_number: str
+    max_message_chars: int
+    rate_limit_per_minute: int
+    telegram_token: Optional[str]
+    telegram_webhook_secret: Optional[str]
+    telegram_api_base: str
+    telegram_webhook_url: Optional[str]
+    slack_token: Optional[str]
+    slack_signing_secret: Optional[str]
+    slack_api_base: str
+    log_level: str
+
+    def rasa_environment(self) -> Dict[str, str]:
+        """Variables that `endpoints.yml` interpolates (`${FSGS_...}`) for the Rasa process."""
+        tracker = urlsplit(self.tracker_store_url)
+        env = {
+            "FSGS_ACTION_ENDPOINT_URL": f"{self.action_server_url}/webhook",
+            "FSGS_LOCK_STORE_TYPE": "redis" if self.redis_url else "in_memory",
+            "FSGS_REDIS_HOST": "",
+            "FSGS_REDIS_PORT": "6379",
+            "FSGS_REDIS_DB": "1",
+        }
+        if tracker.scheme.startswith("sqlite"):
+            # Everything after "sqlite:///" is the file path (absolute when it starts with "/").
+            env.update(FSGS_TRACKER_DIALECT="sqlite", FSGS_TRACKER_HOST="",
+                       FSGS_TRACKER_DB=self.tracker_store_url.split(":///", 1)[1])
+        else:
+            env.update(FSGS_TRACKER_DIALECT=tracker.scheme, FSGS_TRACKER_HOST=self.tracker_store_url,
+                       FSGS_TRACKER_DB=tracker.path.lstrip("/") or "rasa")
+        if self.redis_url:
+            redis = urlsplit(self.redis_url)
+            env.update(FSGS_REDIS_HOST=redis.hostname or "127.0.0.1",
+                       FSGS_REDIS_PORT=str(redis.port or 6379),
+                       FSGS_REDIS_DB=(redis.path.lstrip("/") or "1"))
+        return env
+
+
+def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
+    """Build settings from `env` (the process environment by default)."""
+    env = os.environ if env is None else env
+    var_dir = Path(env.get("FSGS_VAR_DIR") or PROJECT_ROOT / "var").resolve()
+    host = env.get("FSGS_HOST", "127.0.0.1")
+    rasa_port = _int(env, "RASA_PORT", 5005)
+    action_port = _int(env, "ACTION_PORT", 5055)
+    web_port = _int(env, "WEB_PORT", 8000)
+    return Settings(
+        var_dir=var_dir,
+        host=host,
+        rasa_port=rasa_port,
+        action_port=action_port,
+        web_port=web_port,
+        rasa_url=env.get("RASA_URL") or f"http://127.0.0.1:{rasa_port}",
+        action_server_url=env.get("ACTION_SERVER_URL") or f"http://127.0.0.1:{action_port}",
+        rasa_auth_token=env.get("RASA_AUTH_TOKEN") or _persistent_secret(var_dir, "rasa_auth_token"),
+        database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'handoff.db'}",
+        tracker_store_url=env.get("TRACKER_STORE_URL") or f"sqlite:///{var_dir / 'tracker.db'}",
+        redis_url=env.get("REDIS_URL") or None,
+        outbox_dir=Path(env.get("HANDOFF_OUTBOX_DIR") or var_dir / "outbox"),
+        secret_key=env.get("WEB_SECRET_KEY") or _persistent_secret(var_dir, "web_secret_key"),
+        secure_cookies=env.get("WEB_SECURE_COOKIES", "").lower() in {"1", "true", "yes"},
+        staffed_hours=env.get("STAFFED_HOURS", "mon-fri 08:00-18:00"),
+        staffed_timezone=env.get("STAFFED_TIMEZONE", "UTC"),
+        care_team_contact=env.get(
+            "CARE_TEAM_CONTACT", "your kidney care team (the phone number on your clinic letter)"),
+        emergency_number=env.get(
+            "EMERGENCY_NUMBER", "your local emergency number (911 in the US, 999 in the UK, 112 in the EU)"),
+        max_message_chars=_int(env, "MAX_MESSAGE_CHARS", 2000),
+        rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 30),
+        telegram_token=env.get("TELEGRAM_TOKEN") or None,
+        telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET") or None,
+        telegram_api_base=env.get("TELEGRAM_API_BASE", "https://api.telegram.org"),
+        telegram_webhook_url=env.get("TELEGRAM_WEBHOOK_URL") or None,
+        slack_token=env.get("SLACK_TOKEN") or None,
+        slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+        slack_api_base=env.get("SLACK_API_BASE", "https://slack.com/api/"),
+        log_level=env.get("LOG_LEVEL", "INFO").upper(),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()
