@@ -8,6 +8,9 @@ SHELL := /bin/bash
 PYTHON_3_10 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 \
 	/usr/local/bin/python3.10 /usr/bin/python3.10; do \
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null && { echo "$$p"; break; }; done)
+# No telemetry (and no failing DNS look-ups for it on closed networks).
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
 VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .make
@@ -16,7 +19,7 @@ TRAINED := models/.trained
 TRAIN_INPUTS := config.yml domain.yml $(wildcard nlu_data/*.yml stories/*.yml) \
 	bot/nlp/components.py $(SPACY_PIPELINE)
 
-.PHONY: help install spacy train run shell test validate test-stories test-python bench-nlu \
+.PHONY: help install widget browser spacy train run shell test validate test-stories test-python bench-nlu \
 	bench-handoff clean
 
 help:
@@ -34,6 +37,18 @@ $(STAMPS)/installed: pyproject.toml requirements/constraints.txt
 	@mkdir -p $(STAMPS) && touch $@
 
 install: $(STAMPS)/installed
+
+# The chat widget's browser dependency (socket.io-client), from the npm registry; never committed.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+widget: node_modules/.package-lock.json
+
+# Debian's Chromium for the real-browser tests (Playwright drives it; never `playwright install`).
+browser:
+	@test -x /usr/bin/chromium || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update && \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y chromium; }
 
 $(SPACY_PIPELINE): bot/nlp/terms.yml bot/nlp/pipeline.py $(STAMPS)/installed
 	$(BIN)/python -m bot.nlp.pipeline build/spacy_pipeline

@@ -14,8 +14,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, IO, List, Optional
+from typing import Dict, IO, List, Mapping, Optional
 
+from bot.channels.credentials import write_effective_credentials
 from bot.settings import PROJECT_ROOT, Settings
 
 BIN = Path(sys.executable).parent
@@ -37,9 +38,12 @@ def latest_model(models_dir: Path = PROJECT_ROOT / "models") -> Path:
     return models[-1]
 
 
-def service_environment(settings: Settings) -> Dict[str, str]:
-    env = {**os.environ, **settings.rasa_environment()}
+def service_environment(settings: Settings, variables: Mapping[str, str] = ()) -> Dict[str, str]:
+    """The child processes' environment: ours, the `variables` the settings were loaded from
+    (so children read the same settings), and what endpoints.yml interpolates."""
+    env = {**os.environ, **dict(variables), **settings.rasa_environment()}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["RASA_TELEMETRY_ENABLED"] = "false"  # no phoning home from a medical service
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
     return env
 
@@ -53,13 +57,20 @@ def action_server(settings: Settings) -> Service:
     )
 
 
+def prepare_databases(settings: Settings) -> None:
+    """Create or migrate the handoff schema once, before any replica or action server starts."""
+    from bot.handoff.store import HandoffStore
+
+    HandoffStore.from_url(settings.database_url).create_schema()
+
+
 def rasa_server(settings: Settings, credentials: Path, model: Optional[Path] = None) -> Service:
     return Service(
         "rasa",
         [str(BIN / "rasa"), "run", "--enable-api", "--auth-token", settings.rasa_auth_token,
          "--interface", settings.host, "--port", str(settings.rasa_port),
          "--model", str(model or latest_model()), "--endpoints", "endpoints.yml",
-         "--credentials", str(credentials), "--cors", "*"],
+         "--credentials", str(write_effective_credentials(settings, credentials)), "--cors", "*"],
         f"{settings.rasa_url}/",
     )
 

@@ -65,13 +65,15 @@ class Settings:
     telegram_webhook_secret: Optional[str]
     telegram_api_base: str
     telegram_webhook_url: Optional[str]
+    telegram_bot_username: Optional[str]
     slack_token: Optional[str]
     slack_signing_secret: Optional[str]
     slack_api_base: str
     log_level: str
+    staff_email: Optional[str]
 
     def rasa_environment(self) -> Dict[str, str]:
-        """Variables that `endpoints.yml` interpolates (`${FSGS_...}`) for the Rasa process."""
+        """Variables that `endpoints.yml` and `credentials.yml` interpolate for the Rasa process."""
         tracker = urlsplit(self.tracker_store_url)
         env = {
             "FSGS_ACTION_ENDPOINT_URL": f"{self.action_server_url}/webhook",
@@ -92,7 +94,21 @@ class Settings:
             env.update(FSGS_REDIS_HOST=redis.hostname or "127.0.0.1",
                        FSGS_REDIS_PORT=str(redis.port or 6379),
                        FSGS_REDIS_DB=(redis.path.lstrip("/") or "1"))
+        env.update(self.channel_environment())
         return env
+
+    def channel_environment(self) -> Dict[str, str]:
+        """What the Telegram and Slack sections of `credentials.yml` interpolate; "" when unset
+        (`bot.channels.credentials` then leaves that channel out)."""
+        return {
+            "TELEGRAM_TOKEN": self.telegram_token or "",
+            "TELEGRAM_BOT_USERNAME": self.telegram_bot_username or "",
+            "TELEGRAM_WEBHOOK_SECRET": self.telegram_webhook_secret or "",
+            "TELEGRAM_API_BASE": self.telegram_api_base,
+            "SLACK_TOKEN": self.slack_token or "",
+            "SLACK_SIGNING_SECRET": self.slack_signing_secret or "",
+            "SLACK_API_BASE": self.slack_api_base,
+        }
 
 
 def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
@@ -130,10 +146,12 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET") or None,
         telegram_api_base=env.get("TELEGRAM_API_BASE", "https://api.telegram.org"),
         telegram_webhook_url=env.get("TELEGRAM_WEBHOOK_URL") or None,
+        telegram_bot_username=(env.get("TELEGRAM_BOT_USERNAME") or "").lstrip("@") or None,
         slack_token=env.get("SLACK_TOKEN") or None,
         slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
         slack_api_base=env.get("SLACK_API_BASE", "https://slack.com/api/"),
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        staff_email=env.get("FSGS_STAFF") or None,  # who `fsgs-bot handoff` acts as (or --as)
     )
 
 

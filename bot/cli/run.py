@@ -26,6 +26,7 @@ def _run(args: argparse.Namespace) -> int:
     ])
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
+        launcher.prepare_databases(settings)
         stack.start()
         web = f"http://127.0.0.1:{settings.web_port}"
         print(f"\nFSGS assistant is running (Ctrl-C stops everything):\n"
@@ -49,6 +50,7 @@ def _stop_on_sigterm(signum, frame) -> None:
 
 def _shell(args: argparse.Namespace) -> int:
     settings = get_settings()
+    launcher.prepare_databases(settings)
     with launcher.Stack(settings, [launcher.action_server(settings)]):
         return subprocess.call(
             [str(launcher.BIN / "rasa"), "shell", "--model", str(launcher.latest_model()),

@@ -2,8 +2,11 @@
 
 `TermEntityExtractor` reports the entity ruler's matches with their canonical ids ("CsA" ->
 "cyclosporine"), so the `medication` slot can drive conditional response variations.
-`RedFlagOverride` is the deterministic emergency layer: a red-flag phrase about something happening
-now forces the `emergency` intent, whatever the classifier predicted.
+`PersonalAdviceCue` sends unmistakable own-case questions (a personal lab value with a number,
+"should I stop/switch/take...", "how much ... should my son take") to `personal_advice` when the
+classifier would have answered them with an FAQ. `RedFlagOverride` is the deterministic emergency
+layer: a red-flag phrase about something happening now forces the `emergency` intent, whatever the
+classifier predicted.
 """
 from __future__ import annotations
 
@@ -25,8 +28,11 @@ from rasa.shared.nlu.training_data.message import Message
 
 RED_FLAG_LABEL = "red_flag"
 EMERGENCY_INTENT = "emergency"
+PERSONAL_ADVICE_INTENT = "personal_advice"
+ESCALATION_INTENTS = frozenset({EMERGENCY_INTENT, PERSONAL_ADVICE_INTENT, "request_human"})
 INTENT_RANKING = "intent_ranking"
 RED_FLAG_OVERRIDE_KEY = "red_flag_override"
+PERSONAL_ADVICE_CUE_KEY = "personal_advice_cue"
 
 # A red flag inside a general question ("can FSGS cause chest pain?") is education, not an
 # emergency, unless the message also speaks of someone in particular or of right now.
@@ -38,6 +44,34 @@ _PERSONAL_OR_NOW = re.compile(
     r"their|son|daughter|child|kid|baby|boy|girl|husband|wife|partner|mum|mom|dad|father|mother|"
     r"brother|sister|grandma|grandpa|friend|now|today|tonight|currently|right now|this morning|"
     r"since)\b", re.IGNORECASE)
+
+
+# Own-case cues: deliberately narrow (a person + a decision verb, a possessive + a lab + a number),
+# because every match takes the question away from the FAQ and gives it to a busy care team.
+_SUBJECT = (r"(?:i|me|we|us|he|she|him|her|my\s+(?:\w+\s+)?(?:son|daughter|child|kid|boy|girl|baby|"
+            r"husband|wife|partner|mum|mom|dad|mother|father))")
+_OWNER = r"(?:my|his|her|our|(?:son|daughter|child|kid|husband|wife|partner|mum|mom|dad)'?s)"
+_LAB = (r"(?:creatinine|creat|e?gfr|u?pcr|u?acr|albumin|potassium|protein|proteinuria|levels?|trough|"
+        r"results?|bp|blood pressure|cholesterol|numbers?|kidney function|dipstick|sugar|glucose|"
+        r"ha?emoglobin)")
+_DECISION_VERB = (r"(?:take(?!\s+part)|stop|start|switch|skip|miss|increase|decrease|reduce|lower|"
+                  r"raise|double|halve|give|change|come off|go off|restart|continue|keep taking)")
+_PERSONAL_ADVICE_CUES = {
+    "own_result": re.compile(rf"\b{_OWNER}\s+(?:[\w']+\s+){{0,3}}{_LAB}\b[^.?!\n]{{0,30}}?\d",
+                             re.IGNORECASE),
+    "decision": re.compile(
+        rf"\b(?:should|shall|can|could|may|must)\s+{_SUBJECT}\s+(?:still\s+|just\s+)?{_DECISION_VERB}\b"
+        rf"|\bis it (?:ok|okay|safe|fine|alright)\s+(?:for\s+{_SUBJECT}\s+|if\s+{_SUBJECT}\s+)"
+        rf"(?:to\s+)?{_DECISION_VERB}\b", re.IGNORECASE),
+    "dose_amount": re.compile(
+        rf"\bhow (?:much|many)\b[^.?!\n]{{0,40}}\b(?:should|do|does|can|must)\s+{_SUBJECT}\s+"
+        r"(?:take|give|have|be on|get)\b", re.IGNORECASE),
+}
+
+
+def personal_advice_cues(text: Text) -> List[Text]:
+    """Names of the own-case cues found in the text (empty for a general question)."""
+    return [name for name, cue in _PERSONAL_ADVICE_CUES.items() if cue.search(text)]
 
 
 def is_general_question(text: Text) -> bool:
@@ -86,6 +120,40 @@ class TermEntityExtractor(_StatelessComponent, EntityExtractorMixin):
         return messages
 
 
+def _force_intent(message: Message, intent: Text, marker_key: Text, marker: Any) -> None:
+    """Sets `intent` with full confidence on top of the ranking and records why."""
+    forced = {INTENT_NAME_KEY: intent, PREDICTED_CONFIDENCE_KEY: 1.0}
+    ranking = [r for r in message.get(INTENT_RANKING, []) if r.get(INTENT_NAME_KEY) != intent]
+    message.set(INTENT, forced, add_to_output=True)
+    message.set(INTENT_RANKING, [forced, *ranking], add_to_output=True)
+    message.set(marker_key, marker, add_to_output=True)
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class PersonalAdviceCue(_StatelessComponent):
+    """Sends own-case questions the classifier missed to `personal_advice`.
+
+    Runs after the FallbackClassifier, so a cue also rescues a low-confidence message; it never
+    downgrades an escalation intent the classifier already chose.
+    """
+
+    @classmethod
+    def required_components(cls) -> List[type]:
+        return []
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {"intent": PERSONAL_ADVICE_INTENT}
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            predicted = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+            cues = personal_advice_cues(message.get(TEXT) or "")
+            if cues and predicted not in ESCALATION_INTENTS:
+                _force_intent(message, self._config["intent"], PERSONAL_ADVICE_CUE_KEY, cues)
+        return messages
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
 class RedFlagOverride(_StatelessComponent):
     """Forces `emergency` when a red-flag phrase describes something happening now.
@@ -106,16 +174,8 @@ class RedFlagOverride(_StatelessComponent):
         for message in messages:
             flags = red_flags(message)
             if flags and not is_general_question(message.get(TEXT) or ""):
-                self._force_emergency(message, flags)
+                _force_intent(message, self._config["intent"], RED_FLAG_OVERRIDE_KEY, flags)
         return messages
-
-    def _force_emergency(self, message: Message, flags: List[Text]) -> None:
-        forced = {INTENT_NAME_KEY: self._config["intent"], PREDICTED_CONFIDENCE_KEY: 1.0}
-        ranking = [r for r in message.get(INTENT_RANKING, [])
-                   if r.get(INTENT_NAME_KEY) != forced[INTENT_NAME_KEY]]
-        message.set(INTENT, forced, add_to_output=True)
-        message.set(INTENT_RANKING, [forced, *ranking], add_to_output=True)
-        message.set(RED_FLAG_OVERRIDE_KEY, flags, add_to_output=True)
 
 
 def red_flags(message: Message) -> List[Text]:

@@ -1,0 +1,74 @@
+"""`action_escalate_to_human`: put the conversation in the care team's queue and say what happens next.
+
+Reasons: the escalation intents themselves, or `repeated_fallback` when the user accepted the
+offer of a person after two misunderstandings. An emergency has already been told to seek urgent
+care by the rule that runs before this action; here it becomes an urgent ticket.
+"""
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, FollowupAction
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import queue
+from bot.handoff.outbox import escalate
+from bot.handoff.store import EscalationRequest
+
+CONTACT_FORM = "contact_form"
+OPENING = {
+    "personal_advice": "I can't advise on your own case, so I've passed your question to the care team.",
+    "request_human": "I've asked the care team to get in touch with you.",
+    "emergency": "I've also alerted the care team that this is urgent. Please don't wait for their reply.",
+    "repeated_fallback": "I've passed your question to the care team.",
+}
+APPENDED = "I've added this to your open request, so the care team will see it too."
+OFFLINE = ("I couldn't reach the care team's queue just now, but your request is saved and will reach "
+           "them automatically. The team will follow up.")
+
+
+def escalation_reason(tracker: Tracker) -> Text:
+    intent = queue.latest_intent(tracker)
+    return intent if intent in queue.ESCALATION_INTENTS else "repeated_fallback"
+
+
+def triggering_message(tracker: Tracker, reason: Text) -> Text:
+    """What staff should read first: the user's words, or the misunderstood ones for a fallback."""
+    if reason != "repeated_fallback":
+        return tracker.latest_message.get("text") or ""
+    misunderstood = [e.get("text") or "" for e in tracker.events
+                     if e.get("event") == "user"
+                     and (e.get("parse_data") or {}).get("intent", {}).get("name") == queue.FALLBACK_INTENT]
+    return "\n".join(misunderstood[-2:]) or (tracker.latest_message.get("text") or "")
+
+
+class ActionEscalateToHuman(Action):
+    def name(self) -> Text:
+        return "action_escalate_to_human"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        reason = escalation_reason(tracker)
+        request = EscalationRequest(
+            conversation_id=tracker.sender_id, channel=queue.channel_of(tracker),
+            sender_id=tracker.sender_id, reason=reason, message=triggering_message(tracker, reason))
+        outcome = escalate(queue.store(), queue.outbox(), request)
+
+        if outcome.queued_offline:
+            dispatcher.utter_message(text=f"{OPENING[reason]} {OFFLINE}")
+            return []
+        ticket = outcome.result.ticket
+        if not outcome.result.created:
+            dispatcher.utter_message(text=APPENDED)
+            return []
+
+        hours = queue.staffed_hours()
+        if hours.is_staffed():
+            dispatcher.utter_message(text=f"{OPENING[reason]} A member of the care team will join this "
+                                          "chat here as soon as they can. Your earlier messages are "
+                                          "shared with them.")
+            return []
+        dispatcher.utter_message(text=f"{OPENING[reason]} The care team is available {hours.describe()}, "
+                                      "so they will answer when they are back.")
+        if ticket.contact_details or tracker.active_loop.get("name") == CONTACT_FORM:
+            return []
+        return [FollowupAction(CONTACT_FORM)]

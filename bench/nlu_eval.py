@@ -1,0 +1,144 @@
+"""NLU benchmark on the held-out set: the project model against two public peers.
+
+Peers, trained here on the same nlu_data/: (a) Rasa 3.6's default pipeline exactly as `rasa init`
+documents it, NLU only; (b) scikit-learn TF-IDF (word 1-2 grams + char_wb 2-5) + logistic regression.
+The project model is the newest models/*.tar.gz (trained first if there is none); pass --retrain to
+train its NLU afresh and time it.
+
+    .venv/bin/python bench/nlu_eval.py [--retrain] [--errors]
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, List, Tuple
+
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline, make_union
+
+from bot.nlp.evaluation import (
+    HOLDOUT_PATH, TARGETS, Scores, load_examples, newest_model, rasa_predictor, score,
+)
+from bot.settings import PROJECT_ROOT
+
+NLU_DATA = PROJECT_ROOT / "nlu_data"
+RASA = str(Path(sys.executable).with_name("rasa"))
+
+# rasa/cli/initial_project/config.yml (3.6.21), the pipeline `rasa init` trains, uncommented.
+RASA_DEFAULT_CONFIG = """\
+recipe: default.v1
+assistant_id: placeholder_default
+language: en
+pipeline:
+  - name: WhitespaceTokenizer
+  - name: RegexFeaturizer
+  - name: LexicalSyntacticFeaturizer
+  - name: CountVectorsFeaturizer
+  - name: CountVectorsFeaturizer
+    analyzer: char_wb
+    min_ngram: 1
+    max_ngram: 4
+  - name: DIETClassifier
+    epochs: 100
+  - name: EntitySynonymMapper
+  - name: ResponseSelector
+    epochs: 100
+  - name: FallbackClassifier
+    threshold: 0.3
+    ambiguity_threshold: 0.1
+policies:
+"""
+
+
+def _timed(run: Callable[[], object]) -> Tuple[object, float]:
+    start = time.perf_counter()
+    result = run()
+    return result, time.perf_counter() - start
+
+
+def _run(command: List[str]) -> None:
+    subprocess.run(command, check=True, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL)
+
+
+def train_rasa_nlu(config: Path, out_dir: Path, name: str) -> Tuple[Path, float]:
+    _, seconds = _timed(lambda: _run([
+        RASA, "train", "nlu", "--nlu", str(NLU_DATA), "--config", str(config),
+        "--out", str(out_dir), "--fixed-model-name", name]))
+    return out_dir / f"{name}.tar.gz", seconds
+
+
+def project_model(retrain: bool, work_dir: Path) -> Tuple[Path, float | None]:
+    """The model under test and its training time (None when an existing model is reused)."""
+    existing = newest_model()
+    if existing and not retrain:
+        return existing, None
+    return train_rasa_nlu(PROJECT_ROOT / "config.yml", work_dir, "project")
+
+
+def rasa_default_peer(work_dir: Path) -> Tuple[Callable[[str], str], float]:
+    config = work_dir / "rasa_default_config.yml"
+    config.write_text(RASA_DEFAULT_CONFIG, encoding="utf-8")
+    model, seconds = train_rasa_nlu(config, work_dir, "rasa_default")
+    return rasa_predictor(model), seconds
+
+
+def tfidf_peer() -> Tuple[Callable[[str], str], float]:
+    texts, intents = zip(*load_examples(NLU_DATA))
+    classifier = make_pipeline(
+        make_union(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+                   TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)),
+        LogisticRegression(C=20, max_iter=5000))
+    _, seconds = _timed(lambda: classifier.fit(texts, intents))
+    return (lambda text: classifier.predict([text])[0]), seconds
+
+
+def _row(name: str, scores: Scores, train_seconds: float | None) -> str:
+    trained = "reused" if train_seconds is None else f"{train_seconds:.0f} s"
+    return (f"{name:<22}{scores.accuracy:>9.3f}{scores.macro_f1:>9.3f}"
+            f"{scores.escalation_recall:>9.3f}{scores.emergency_recall:>9.3f}"
+            f"{scores.false_escalation_rate:>9.3f}{scores.latency_p50_ms:>8.1f}"
+            f"{scores.latency_p95_ms:>8.1f}{trained:>9}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--retrain", action="store_true", help="train the project NLU afresh")
+    parser.add_argument("--errors", action="store_true", help="list the project's misclassified")
+    args = parser.parse_args()
+
+    holdout = load_examples(HOLDOUT_PATH)
+    with tempfile.TemporaryDirectory(prefix="nlu_bench_") as tmp:
+        work_dir = Path(tmp)
+        model_path, project_seconds = project_model(args.retrain, work_dir)
+        project = score(holdout, rasa_predictor(model_path))
+        default_predict, default_seconds = rasa_default_peer(work_dir)
+        default = score(holdout, default_predict)
+        tfidf_predict, tfidf_seconds = tfidf_peer()
+        tfidf = score(holdout, tfidf_predict)
+
+    print(f"\nHeld-out set: {HOLDOUT_PATH.relative_to(PROJECT_ROOT)} ({len(holdout)} messages); "
+          f"project model: {model_path.name}")
+    print(f"{'model':<22}{'acc':>9}{'macroF1':>9}{'escRec':>9}{'emerRec':>9}{'falseEsc':>9}"
+          f"{'p50ms':>8}{'p95ms':>8}{'train':>9}")
+    print(_row("project", project, project_seconds))
+    print(_row("rasa init default", default, default_seconds))
+    print(_row("tfidf+logreg", tfidf, tfidf_seconds))
+    print("targets: " + ", ".join(f"{k} {'<=' if k.startswith('false') else '>='} {v}"
+                                  for k, v in TARGETS.items()) + "; beat both peers on accuracy")
+    failed = project.failed_targets()
+    if project.accuracy <= max(default.accuracy, tfidf.accuracy):
+        failed.append("accuracy vs peers")
+    print("project: " + ("all targets met" if not failed else "MISSED " + ", ".join(failed)))
+    if args.errors:
+        for text, expected, predicted in project.errors:
+            print(f"  {expected:>22} -> {predicted:<22} {text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

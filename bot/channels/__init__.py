@@ -1,0 +1,1 @@
+"""Rasa input channels: Rasa's connectors, subclassed where this project needs more from them."""

@@ -1,0 +1,119 @@
+"""Rasa's Slack connector, hardened for a public Events API endpoint.
+
+What changes from `rasa.core.channels.slack` (credentials.yml key `bot.channels.slack.SlackInput`;
+the channel is still named "slack"):
+- A bad or stale signature gets 401 (Rasa: 400) before anything else; oversized or malformed
+  payloads get 4xx, never 5xx (Rasa answers 500 to interactive payloads it does not read).
+- Slack redelivers an event it believes was lost (`X-Slack-Retry-Num`) and Rasa answers each copy
+  unless the reason is `http_timeout`. Events are deduplicated by `event_id` whatever the reason.
+  The record is kept in this process: with several Rasa replicas, route Slack to one of them.
+- The Web API base URL is configurable (SLACK_API_BASE: GovSlack, or a fake Web API in tests).
+- A reply goes where the user wrote: in a direct message it stays in the conversation (threaded only
+  if the user wrote in a thread); after a mention in a channel it goes in that message's thread.
+  Pushed staff messages (`output_channel=latest`) go to the user's direct messages with the app,
+  never to a shared channel: they answer personal questions.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from http import HTTPStatus
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from rasa.core.channels import slack
+from rasa.core.channels.channel import InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels import webhooks
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+
+class RecentIds:
+    """Ids seen within `ttl` seconds (Slack retries for minutes), at most `max_size` of them."""
+
+    def __init__(self, ttl: float = 3600.0, max_size: int = 50_000) -> None:
+        self.ttl = ttl
+        self.max_size = max_size
+        self._seen: "OrderedDict[str, float]" = OrderedDict()
+
+    def first_time(self, key: str) -> bool:
+        """Record `key`; False if it was already seen."""
+        now = time.monotonic()
+        while self._seen and (len(self._seen) >= self.max_size
+                              or next(iter(self._seen.values())) < now - self.ttl):
+            self._seen.popitem(last=False)
+        if key in self._seen:
+            return False
+        self._seen[key] = now
+        return True
+
+
+class SlackOutput(slack.SlackBot):
+    """Rasa's output, talking to the configured Web API."""
+
+    def __init__(self, token: Text, api_base: Optional[Text], slack_channel: Optional[Text] = None,
+                 thread_id: Optional[Text] = None, proxy: Optional[Text] = None) -> None:
+        super().__init__(token, slack_channel, thread_id, proxy)
+        if api_base:
+            self.client.base_url = api_base.rstrip("/") + "/"
+
+
+class SlackInput(slack.SlackInput):
+    """Slack Events API webhook: 401 on bad signatures, no duplicate replies, configurable API."""
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+        channel = super().from_credentials(credentials)
+        channel.api_base = credentials.get("slack_api_base")
+        return channel
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.api_base: Optional[Text] = None  # None: slack_sdk's default, https://slack.com/api/
+        self._seen_events = RecentIds()
+
+    def get_output_channel(self, channel: Optional[Text] = None,
+                           thread_id: Optional[Text] = None) -> SlackOutput:
+        return SlackOutput(self.slack_token, self.api_base, channel or self.slack_channel,
+                           thread_id, self.proxy)
+
+    def get_metadata(self, request: Request) -> Dict[Text, Any]:
+        """Rasa threads every reply under the user's message; not so in a plain direct message."""
+        metadata = super().get_metadata(request)
+        if request.headers.get("content-type") == JSON:
+            event = request.json.get("event", {})
+            if event.get("channel_type") == "im" and "thread_ts" not in event:
+                metadata["thread_id"] = None
+        return metadata
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        return webhooks.guard(super().blueprint(on_new_message), self._check_request)
+
+    async def _check_request(self, request: Request) -> Optional[HTTPResponse]:
+        if webhooks.endpoint(request) != "webhook":
+            return None
+        if not self.is_request_from_slack_authentic(request):
+            return webhooks.refuse(HTTPStatus.UNAUTHORIZED, "Bad or stale X-Slack-Signature.")
+        if webhooks.too_large(request):
+            return webhooks.refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Payload too large.")
+        content_type = request.headers.get("content-type")
+        if content_type == JSON:
+            payload = request.json
+            if not isinstance(payload, dict) or not isinstance(payload.get("event", {}), dict):
+                return webhooks.refuse(HTTPStatus.BAD_REQUEST, "Not a Slack event.")
+            if payload.get("type") == "url_verification":
+                return response.json({"challenge": payload.get("challenge")})
+            event_id = payload.get("event_id")
+            if event_id and not self._seen_events.first_time(str(event_id)):
+                return response.text("Already handled.", headers={"X-Slack-No-Retry": "1"})
+        elif content_type == FORM:
+            payload = json.loads(request.form["payload"][0])
+            if not (self._is_interactive_message(payload)
+                    and self._get_interactive_response(payload["actions"][0]) is not None):
+                return response.text("Ignored.")
+        return None

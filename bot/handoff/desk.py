@@ -1,0 +1,80 @@
+"""What a staff member does to a ticket, in the order that keeps the store and Rasa consistent.
+
+The store is written first (it is the record); Rasa is told second. A staff message that Rasa
+could not deliver stays pending in the store and goes out with the next delivery attempt, or, for
+channels that cannot receive pushes, when the user next writes (`bot.channels.rest`).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import List, Optional
+
+from bot.handoff.delivery import RasaClient, TranscriptLine
+from bot.handoff.store import HandoffStore, InvalidTransition, TicketView
+from bot.settings import Settings
+
+JOINED_TEXT = ("A member of the care team has joined this chat and can see your earlier messages. "
+               "The assistant will stay quiet until they are done.")
+CLOSED_TEXT = ("The care team has finished here. You're back with the FSGS information assistant: "
+               "ask me anything about FSGS, or say \"talk to a person\" to reach the team again.")
+
+
+class StaffDesk:
+    def __init__(self, store: HandoffStore, rasa: RasaClient):
+        self.store = store
+        self.rasa = rasa
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: Optional[HandoffStore] = None) -> "StaffDesk":
+        return cls(store or HandoffStore.from_url(settings.database_url),
+                   RasaClient(settings.rasa_url, settings.rasa_auth_token))
+
+    async def claim(self, ticket_id: int, staff: str) -> TicketView:
+        """Take the ticket and pause the bot so only staff answer from now on."""
+        ticket = self.store.claim(ticket_id, staff)
+        await self.rasa.pause(ticket.conversation_id)
+        self.store.add_staff_message(ticket_id, staff, JOINED_TEXT)
+        await self.deliver_pending(ticket_id)
+        return self.store.get(ticket_id)
+
+    async def reply(self, ticket_id: int, staff: str, text: str):
+        """Record a staff message and send it on the user's channel (claiming first if needed)."""
+        if self.store.get(ticket_id).status == "open":
+            await self.claim(ticket_id, staff)
+        message = self.store.add_staff_message(ticket_id, staff, text)
+        await self.deliver_pending(ticket_id)
+        return next((m for m in self.store.history(ticket_id).messages if m.id == message.id), message)
+
+    async def resolve(self, ticket_id: int, staff: str) -> TicketView:
+        """Say goodbye on the user's channel, close the ticket and let the bot answer again."""
+        if self.store.get(ticket_id).status == "resolved":
+            raise InvalidTransition(f"ticket {ticket_id} is already resolved")
+        self.store.add_staff_message(ticket_id, staff, CLOSED_TEXT)
+        ticket = self.store.resolve(ticket_id, staff)
+        await self.rasa.resume(ticket.conversation_id)
+        await self.deliver_pending(ticket_id)
+        return ticket
+
+    async def deliver_pending(self, ticket_id: int) -> int:
+        """Push undelivered staff messages, oldest first; returns how many went out now."""
+        ticket = self.store.get(ticket_id)
+        sent = 0
+        for message in self.store.pending_messages(ticket.conversation_id):
+            if not await self.rasa.push(ticket.conversation_id, message.text, message.author):
+                break  # the channel cannot take pushes: the user gets these when they next write
+            self.store.mark_delivered(message.id)
+            sent += 1
+        return sent
+
+    async def transcript(self, ticket_id: int) -> List[TranscriptLine]:
+        """The conversation from Rasa merged with this ticket's staff messages from the store."""
+        ticket = self.store.get(ticket_id)
+        staff_lines = [TranscriptLine("staff", m.text, m.created_at, m.author, m.delivered_at is not None)
+                       for m in self.store.history(ticket_id).messages]
+        lines = await self.rasa.transcript(ticket.conversation_id) + staff_lines
+        return sorted(lines, key=lambda line: _aware(line.at))
+
+
+def _aware(moment: datetime) -> datetime:
+    """Store times may come back naive (SQLite); they are UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -1,0 +1,602 @@
+"""`HandoffStore`: the only code that writes the handoff queue.
+
+Every public method is one short transaction that records what it changed in the audit trail
+(`TicketEvent`) and bumps the change counter, so the console can poll `last_change_id()` across
+processes. Only frozen view dataclasses leave this module; ORM objects never escape a session.
+SQLite writers take the database lock up front (`BEGIN IMMEDIATE`, WAL, busy timeout) so
+concurrent writers queue instead of failing; on PostgreSQL the partial unique index plus a retry
+turns racing escalations of one conversation into appends.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator, List, Optional, Sequence, Tuple, Type, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import case, create_engine, delete, event, func, select, update
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.handoff.models import (ACTIVE_STATUSES, REASONS, ROLES, STATUSES, ChangeCounter, Note,
+                                StaffMessage, StaffUser, Ticket, TicketEvent, utcnow)
+from bot.settings import get_settings
+
+MAX_TEXT_CHARS = 5000          # notes, staff messages; longer user messages are truncated
+MAX_CONTACT_CHARS = 500
+ID_LIMITS = {"conversation_id": 255, "channel": 64, "sender_id": 255}   # column sizes
+SQLITE_BUSY_TIMEOUT_S = 30     # how long a SQLite writer waits for the lock before giving up
+PG_CONNECT_TIMEOUT_S = 5       # an unreachable server fails fast so the outbox can take over
+APPEND_ATTEMPTS = 5            # open_or_append retries after losing a race on the unique index
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+BOT, SYSTEM = "bot", "system"
+
+
+class HandoffError(Exception):
+    """Base of every error the store raises on purpose."""
+
+
+class TicketNotFound(HandoffError):
+    pass
+
+
+class MessageNotFound(HandoffError):
+    pass
+
+
+class StaffNotFound(HandoffError):
+    pass
+
+
+class InvalidTransition(HandoffError):
+    pass
+
+
+class InvalidInput(HandoffError):
+    pass
+
+
+class StoreUnavailable(HandoffError):
+    """The database cannot be reached (or stayed locked): callers fall back to the outbox."""
+
+
+@dataclass(frozen=True)
+class EscalationRequest:
+    """One user message that needs a person. `request_id` makes retries and replays idempotent;
+    `requested_at` keeps the real waiting time of requests that were queued offline."""
+
+    conversation_id: str
+    channel: str
+    sender_id: str
+    reason: str
+    message: str
+    contact_details: Optional[str] = None
+    contact_consent: Optional[bool] = None
+    request_id: Optional[str] = None
+    requested_at: Optional[datetime] = None
+    queued_offline: bool = False
+
+
+@dataclass(frozen=True)
+class TicketView:
+    id: int
+    conversation_id: str
+    channel: str
+    sender_id: str
+    reason: str
+    priority: str
+    status: str
+    first_message: str
+    last_user_message: str
+    message_count: int
+    contact_details: Optional[str]
+    contact_consent: Optional[bool]
+    assigned_to: Optional[str]
+    created_at: datetime
+    updated_at: datetime
+    claimed_at: Optional[datetime]
+    resolved_at: Optional[datetime]
+
+
+@dataclass(frozen=True)
+class EscalationResult:
+    ticket: TicketView
+    created: bool
+    duplicate: bool = False     # this request_id had already been applied; nothing changed
+
+
+@dataclass(frozen=True)
+class EventView:
+    id: int
+    ticket_id: int
+    at: datetime
+    actor: str
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class NoteView:
+    id: int
+    ticket_id: int
+    author: str
+    text: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class StaffMessageView:
+    id: int
+    ticket_id: int
+    conversation_id: str
+    author: str
+    text: str
+    created_at: datetime
+    delivered_at: Optional[datetime]
+
+
+@dataclass(frozen=True)
+class StaffView:
+    email: str
+    password_hash: str
+    role: str
+    active: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TicketHistory:
+    ticket: TicketView
+    events: Tuple[EventView, ...]
+    notes: Tuple[NoteView, ...]
+    messages: Tuple[StaffMessageView, ...]
+
+
+V = TypeVar("V")
+
+
+def _view(cls: Type[V], row) -> V:
+    return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+
+def _engine_for(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        connect_args = {"connect_timeout": PG_CONNECT_TIMEOUT_S} if parsed.get_driver_name() == \
+            "psycopg2" else {}
+        return create_engine(parsed, future=True, pool_pre_ping=True, connect_args=connect_args)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed, future=True, connect_args={
+        "timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None   # SQLAlchemy's "begin" event below emits BEGIN
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON"):
+            dbapi_connection.execute(f"PRAGMA {pragma}")
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection) -> None:
+        connection.exec_driver_sql(
+            "BEGIN " + connection.get_execution_options().get("sqlite_begin", "DEFERRED"))
+
+    return engine
+
+
+@contextmanager
+def _unavailable_as_store_error(url: str) -> Iterator[None]:
+    try:
+        yield
+    except (OperationalError, InterfaceError, PoolTimeoutError) as exc:
+        raise StoreUnavailable(f"handoff database unavailable ({url}): {exc}") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise StoreUnavailable(f"handoff database connection lost ({url}): {exc}") from exc
+        raise
+
+
+def _clean(value: Optional[str]) -> str:
+    """Stripped, without NUL characters (PostgreSQL refuses them in text columns)."""
+    return (value or "").replace("\x00", "").strip()
+
+
+def _text(value: str, what: str, limit: int = MAX_TEXT_CHARS) -> str:
+    value = _clean(value)
+    if not value:
+        raise InvalidInput(f"{what} is empty")
+    if len(value) > limit:
+        raise InvalidInput(f"{what} is {len(value)} characters; the limit is {limit}")
+    return value
+
+
+def _email(value: str) -> str:
+    value = (value or "").strip().lower()
+    if len(value) > 320 or not _EMAIL.fullmatch(value):
+        raise InvalidInput(f"not a valid staff email address: {value!r}")
+    return value
+
+
+def _validated(request: EscalationRequest) -> EscalationRequest:
+    for name, limit in ID_LIMITS.items():
+        _text(getattr(request, name), name, limit)
+    if request.reason not in REASONS:
+        raise InvalidInput(f"unknown escalation reason {request.reason!r}; one of {REASONS}")
+    if request.request_id is not None:
+        _text(request.request_id, "request_id", 64)
+    if request.requested_at is not None and request.requested_at.tzinfo is None:
+        raise InvalidInput("requested_at must be timezone-aware")
+    if request.contact_consent:
+        _text(request.contact_details, "contact details", MAX_CONTACT_CHARS)
+    return request
+
+
+class HandoffStore:
+    """The handoff queue in one SQL database (SQLite file or PostgreSQL)."""
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._sessions = sessionmaker(engine, future=True, expire_on_commit=False)
+        self._url = engine.url.render_as_string(hide_password=True)
+        self._sqlite = engine.dialect.name == "sqlite"
+        # SQLite has one writer at a time: queueing this process's writers on a lock is fairer
+        # and faster than SQLite's sleeping busy handler (which still arbitrates other processes).
+        self._write_turn = threading.Lock() if self._sqlite else nullcontext()
+
+    @classmethod
+    def from_url(cls, url: Optional[str] = None) -> "HandoffStore":
+        """A store for `url`, by default `DATABASE_URL` from the settings."""
+        return cls(_engine_for(get_settings().database_url if url is None else url))
+
+    def dispose(self) -> None:
+        """Close pooled connections (tests and short-lived CLI processes)."""
+        self._engine.dispose()
+
+    # -- transactions ------------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with _unavailable_as_store_error(self._url), self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """One write transaction; the change counter is bumped last so its row lock is held
+        only for the commit."""
+        with self._write_turn, _unavailable_as_store_error(self._url), \
+                self._sessions() as session, session.begin():
+            if self._sqlite:
+                session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+            yield session
+            session.flush()
+            session.execute(update(ChangeCounter).where(ChangeCounter.id == 1)
+                            .values(value=ChangeCounter.value + 1))
+
+    def create_schema(self) -> None:
+        """Migrate the database to the newest Alembic revision (idempotent)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with _unavailable_as_store_error(self._url), self._engine.connect() as connection:
+            connection = connection.execution_options(sqlite_begin="IMMEDIATE")
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+
+    # -- helpers used inside a transaction ---------------------------------------------------
+
+    @staticmethod
+    def _locked(session: Session, ticket_id: int) -> Ticket:
+        ticket = session.execute(
+            select(Ticket).where(Ticket.id == ticket_id).with_for_update()).scalar_one_or_none()
+        if ticket is None:
+            raise TicketNotFound(f"no ticket #{ticket_id}")
+        return ticket
+
+    @staticmethod
+    def _record(session: Session, ticket: Ticket, actor: str, kind: str, detail: str = "",
+                at: Optional[datetime] = None, request_id: Optional[str] = None) -> None:
+        at = at or utcnow()
+        ticket.updated_at = at
+        session.add(TicketEvent(ticket_id=ticket.id, at=at, actor=actor, kind=kind, detail=detail,
+                                request_id=request_id))
+
+    @staticmethod
+    def _apply_contact(ticket: Ticket, details: Optional[str], consent: bool) -> str:
+        ticket.contact_consent = consent
+        ticket.contact_details = _clean(details) if consent else None
+        return "consent given; contact details stored" if consent else \
+            "consent refused; no contact details stored"
+
+    # -- escalations -------------------------------------------------------------------------
+
+    def open_or_append(self, request: EscalationRequest) -> EscalationResult:
+        """Open a ticket for the conversation, or append to its open/claimed one."""
+        request = _validated(request)
+        for attempt in range(1, APPEND_ATTEMPTS + 1):
+            try:
+                with self._write() as session:
+                    return self._open_or_append(session, request)
+            except IntegrityError as exc:
+                # Another writer opened this conversation's ticket (or applied this request_id)
+                # first; the next attempt sees its commit and appends (or reports a duplicate).
+                if attempt == APPEND_ATTEMPTS:
+                    raise StoreUnavailable(f"escalation kept colliding with others: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def _open_or_append(self, session: Session, request: EscalationRequest) -> EscalationResult:
+        if request.request_id is not None:
+            seen = session.execute(select(TicketEvent.ticket_id).where(
+                TicketEvent.request_id == request.request_id)).scalar_one_or_none()
+            if seen is not None:
+                return EscalationResult(_view(TicketView, session.get(Ticket, seen)),
+                                        created=False, duplicate=True)
+        now = utcnow()
+        message = _clean(request.message)[:MAX_TEXT_CHARS]
+        ticket = session.execute(
+            select(Ticket).where(Ticket.conversation_id == request.conversation_id,
+                                 Ticket.status.in_(ACTIVE_STATUSES)).with_for_update()
+        ).scalar_one_or_none()
+        created = ticket is None
+        if created:
+            ticket = Ticket(
+                conversation_id=request.conversation_id, channel=request.channel,
+                sender_id=request.sender_id, reason=request.reason,
+                priority="urgent" if request.reason == "emergency" else "normal",
+                status="open", first_message=message, last_user_message=message, message_count=1,
+                created_at=request.requested_at or now, updated_at=now)
+            session.add(ticket)
+            session.flush()
+            self._record(session, ticket, BOT, "opened", f"{ticket.reason}, {ticket.priority}",
+                         now, request.request_id)
+        else:
+            ticket.last_user_message = message
+            ticket.message_count += 1
+            ticket.channel = request.channel
+            detail = f"message {ticket.message_count} ({request.reason})"
+            if request.reason == "emergency" and ticket.priority != "urgent":
+                ticket.priority, ticket.reason = "urgent", "emergency"
+                detail += "; priority raised to urgent"
+            self._record(session, ticket, BOT, "appended", detail, now, request.request_id)
+        if request.queued_offline:
+            self._record(session, ticket, SYSTEM, "replayed",
+                         f"queued offline at {(request.requested_at or now).isoformat()}", now)
+        if request.contact_consent is not None:
+            self._record(session, ticket, BOT, "contact_saved", self._apply_contact(
+                ticket, request.contact_details, request.contact_consent), now)
+        session.flush()
+        return EscalationResult(_view(TicketView, ticket), created=created)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get(self, ticket_id: int) -> TicketView:
+        with self._read() as session:
+            ticket = session.get(Ticket, ticket_id)
+            if ticket is None:
+                raise TicketNotFound(f"no ticket #{ticket_id}")
+            return _view(TicketView, ticket)
+
+    def open_ticket_for(self, conversation_id: str) -> Optional[TicketView]:
+        with self._read() as session:
+            ticket = session.execute(select(Ticket).where(
+                Ticket.conversation_id == conversation_id,
+                Ticket.status.in_(ACTIVE_STATUSES))).scalar_one_or_none()
+            return None if ticket is None else _view(TicketView, ticket)
+
+    def list_tickets(self, statuses: Sequence[str] = ACTIVE_STATUSES,
+                     limit: int = 200) -> List[TicketView]:
+        """Tickets in `statuses`, urgent first, then longest waiting first."""
+        unknown = set(statuses) - set(STATUSES)
+        if unknown:
+            raise InvalidInput(f"unknown status {sorted(unknown)}; one of {STATUSES}")
+        urgent_first = case((Ticket.priority == "urgent", 0), else_=1)
+        with self._read() as session:
+            rows = session.execute(
+                select(Ticket).where(Ticket.status.in_(tuple(statuses)))
+                .order_by(urgent_first, Ticket.created_at, Ticket.id).limit(limit)).scalars()
+            return [_view(TicketView, row) for row in rows]
+
+    def counts(self) -> dict:
+        """Ticket numbers per status, plus `urgent_open`: urgent tickets nobody has claimed."""
+        with self._read() as session:
+            by_status = dict(session.execute(
+                select(Ticket.status, func.count()).group_by(Ticket.status)).all())
+            urgent_open = session.execute(select(func.count()).where(
+                Ticket.status == "open", Ticket.priority == "urgent")).scalar_one()
+        return {"open": by_status.get("open", 0), "claimed": by_status.get("claimed", 0),
+                "urgent_open": urgent_open, "resolved": by_status.get("resolved", 0)}
+
+    def history(self, ticket_id: int) -> TicketHistory:
+        with self._read() as session:
+            ticket = session.get(Ticket, ticket_id)
+            if ticket is None:
+                raise TicketNotFound(f"no ticket #{ticket_id}")
+
+            def rows(model, view):
+                return tuple(_view(view, row) for row in session.execute(
+                    select(model).where(model.ticket_id == ticket_id).order_by(model.id)).scalars())
+
+            return TicketHistory(_view(TicketView, ticket), rows(TicketEvent, EventView),
+                                 rows(Note, NoteView), rows(StaffMessage, StaffMessageView))
+
+    def last_change_id(self) -> int:
+        """Grows by one with every committed change; poll it to know when to refresh."""
+        with self._read() as session:
+            return session.execute(select(ChangeCounter.value).where(ChangeCounter.id == 1)
+                                   ).scalar_one()
+
+    # -- staff actions on tickets ------------------------------------------------------------
+
+    def claim(self, ticket_id: int, staff: str) -> TicketView:
+        """Assign an open ticket to `staff`; claiming one's own ticket again changes nothing."""
+        staff = _email(staff)
+        with self._write() as session:
+            ticket = self._locked(session, ticket_id)
+            if ticket.status == "resolved":
+                raise InvalidTransition(f"ticket #{ticket_id} is resolved; reopen it first")
+            if ticket.status == "claimed" and ticket.assigned_to != staff:
+                raise InvalidTransition(
+                    f"ticket #{ticket_id} is already claimed by {ticket.assigned_to}; "
+                    "reassign it instead")
+            if ticket.status == "open":
+                now = utcnow()
+                ticket.status, ticket.assigned_to, ticket.claimed_at = "claimed", staff, now
+                self._record(session, ticket, staff, "claimed", "", now)
+            return _view(TicketView, ticket)
+
+    def reassign(self, ticket_id: int, staff: str, to_staff: str) -> TicketView:
+        staff, to_staff = _email(staff), _email(to_staff)
+        with self._write() as session:
+            ticket = self._locked(session, ticket_id)
+            if ticket.status == "resolved":
+                raise InvalidTransition(f"ticket #{ticket_id} is resolved; reopen it first")
+            if ticket.assigned_to != to_staff:
+                now = utcnow()
+                previous = ticket.assigned_to or "nobody"
+                ticket.status, ticket.assigned_to, ticket.claimed_at = "claimed", to_staff, now
+                self._record(session, ticket, staff, "reassigned", f"{previous} -> {to_staff}", now)
+            return _view(TicketView, ticket)
+
+    def resolve(self, ticket_id: int, staff: str) -> TicketView:
+        staff = _email(staff)
+        with self._write() as session:
+            ticket = self._locked(session, ticket_id)
+            if ticket.status == "resolved":
+                raise InvalidTransition(f"ticket #{ticket_id} is already resolved")
+            now = utcnow()
+            ticket.status, ticket.resolved_at = "resolved", now
+            self._record(session, ticket, staff, "resolved", "", now)
+            return _view(TicketView, ticket)
+
+    def reopen(self, ticket_id: int, staff: str) -> TicketView:
+        """Reopen a resolved ticket, unless its conversation already has a newer active one."""
+        staff = _email(staff)
+        try:
+            with self._write() as session:
+                ticket = self._locked(session, ticket_id)
+                if ticket.status != "resolved":
+                    raise InvalidTransition(f"ticket #{ticket_id} is {ticket.status}, not resolved")
+                ticket.status = "open"
+                ticket.assigned_to = ticket.claimed_at = ticket.resolved_at = None
+                self._record(session, ticket, staff, "reopened")
+                session.flush()
+                return _view(TicketView, ticket)
+        except IntegrityError as exc:
+            active = self.open_ticket_for(self.get(ticket_id).conversation_id)
+            raise InvalidTransition(
+                f"conversation of ticket #{ticket_id} already has active ticket "
+                f"#{active.id if active else '?'}") from exc
+
+    def add_staff_message(self, ticket_id: int, staff: str, text: str) -> StaffMessageView:
+        """Store a staff reply for delivery; resolved tickets take no replies."""
+        staff, text = _email(staff), _text(text, "message")
+        with self._write() as session:
+            ticket = self._locked(session, ticket_id)
+            if ticket.status == "resolved":
+                raise InvalidTransition(f"ticket #{ticket_id} is resolved; reopen it to reply")
+            now = utcnow()
+            message = StaffMessage(ticket_id=ticket.id, conversation_id=ticket.conversation_id,
+                                   author=staff, text=text, created_at=now)
+            session.add(message)
+            session.flush()
+            self._record(session, ticket, staff, "staff_message", f"message #{message.id}", now)
+            return _view(StaffMessageView, message)
+
+    def mark_delivered(self, message_id: int) -> StaffMessageView:
+        """Note that the user's channel received a staff message (idempotent)."""
+        with self._write() as session:
+            message = session.execute(select(StaffMessage).where(StaffMessage.id == message_id)
+                                      .with_for_update()).scalar_one_or_none()
+            if message is None:
+                raise MessageNotFound(f"no staff message #{message_id}")
+            if message.delivered_at is None:
+                now = utcnow()
+                message.delivered_at = now
+                self._record(session, session.get(Ticket, message.ticket_id), SYSTEM, "delivered",
+                             f"message #{message.id}", now)
+            return _view(StaffMessageView, message)
+
+    def pending_messages(self, conversation_id: str) -> List[StaffMessageView]:
+        """Undelivered staff messages for a conversation, oldest first."""
+        with self._read() as session:
+            rows = session.execute(select(StaffMessage).where(
+                StaffMessage.conversation_id == conversation_id,
+                StaffMessage.delivered_at.is_(None)).order_by(StaffMessage.id)).scalars()
+            return [_view(StaffMessageView, row) for row in rows]
+
+    def add_note(self, ticket_id: int, staff: str, text: str) -> NoteView:
+        """An internal note (never shown to the user); allowed on resolved tickets too."""
+        staff, text = _email(staff), _text(text, "note")
+        with self._write() as session:
+            ticket = self._locked(session, ticket_id)
+            now = utcnow()
+            note = Note(ticket_id=ticket.id, author=staff, text=text, created_at=now)
+            session.add(note)
+            session.flush()
+            self._record(session, ticket, staff, "note", f"note #{note.id}", now)
+            return _view(NoteView, note)
+
+    def save_contact(self, ticket_id: int, contact_details: Optional[str],
+                     consent: bool) -> TicketView:
+        """Keep contact details only with consent; the decision is recorded either way."""
+        if consent:
+            _text(contact_details, "contact details", MAX_CONTACT_CHARS)
+        with self._write() as session:
+            ticket = self._locked(session, ticket_id)
+            self._record(session, ticket, BOT, "contact_saved",
+                         self._apply_contact(ticket, contact_details, bool(consent)))
+            return _view(TicketView, ticket)
+
+    def purge_resolved(self, before: datetime) -> int:
+        """Delete tickets resolved before `before` with their events, notes and messages."""
+        with self._write() as session:
+            old = select(Ticket.id).where(Ticket.status == "resolved", Ticket.resolved_at < before)
+            ids = list(session.execute(old).scalars())
+            for child in (TicketEvent, Note, StaffMessage):
+                session.execute(delete(child).where(child.ticket_id.in_(ids)))
+            session.execute(delete(Ticket).where(Ticket.id.in_(ids)))
+            return len(ids)
+
+    # -- staff accounts (the web console hashes passwords; the store only keeps hashes) --------
+
+    def add_staff(self, email: str, password_hash: str, role: str = "staff") -> StaffView:
+        email, password_hash = _email(email), _text(password_hash, "password hash")
+        if role not in ROLES:
+            raise InvalidInput(f"unknown role {role!r}; one of {ROLES}")
+        try:
+            with self._write() as session:
+                user = StaffUser(email=email, password_hash=password_hash, role=role, active=True,
+                                 created_at=utcnow())
+                session.add(user)
+                session.flush()
+                return _view(StaffView, user)
+        except IntegrityError as exc:
+            raise InvalidInput(f"staff member {email} already exists") from exc
+
+    def get_staff(self, email: str) -> Optional[StaffView]:
+        with self._read() as session:
+            user = session.execute(select(StaffUser).where(
+                StaffUser.email == email.strip().lower())).scalar_one_or_none()
+            return None if user is None else _view(StaffView, user)
+
+    def list_staff(self) -> List[StaffView]:
+        with self._read() as session:
+            return [_view(StaffView, user) for user in
+                    session.execute(select(StaffUser).order_by(StaffUser.email)).scalars()]
+
+    def set_staff_password(self, email: str, password_hash: str) -> StaffView:
+        email, password_hash = _email(email), _text(password_hash, "password hash")
+        with self._write() as session:
+            user = session.execute(select(StaffUser).where(StaffUser.email == email)
+                                   ).scalar_one_or_none()
+            if user is None:
+                raise StaffNotFound(f"no staff member {email}")
+            user.password_hash = password_hash
+            return _view(StaffView, user)

@@ -1,0 +1,54 @@
+"""Staff account rules shared by `fsgs-bot staff` and the console's admin page.
+
+Passwords are hashed with argon2id (argon2-cffi defaults: memory-hard, salted, self-describing),
+so the store only ever sees hashes, and old hashes are upgraded when the parameters change.
+"""
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+MIN_PASSWORD_CHARS = 12
+MAX_PASSWORD_CHARS = 256
+ROLES = ("staff", "admin")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_hasher = PasswordHasher()
+# Checked when the account does not exist, so an unknown email costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("not a real password, only used to equalise timing")
+
+
+class AccountError(ValueError):
+    """A new account or password breaks a rule; the message is shown to the person as is."""
+
+
+def normalise_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    if len(email) > 320 or not _EMAIL.match(email):
+        raise AccountError("Enter a valid email address.")
+    return email
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise AccountError(f"Role must be one of: {', '.join(ROLES)}.")
+    return role
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise AccountError(f"The password needs at least {MIN_PASSWORD_CHARS} characters.")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise AccountError(f"The password can have at most {MAX_PASSWORD_CHARS} characters.")
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: Optional[str], password: str) -> bool:
+    """True if `password` matches; always spends one argon2 verification, even without a hash."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password[:MAX_PASSWORD_CHARS]) \
+            and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False

@@ -1,0 +1,106 @@
+"""The trained model end to end: red-flag override, canonical entities, hostile input."""
+from __future__ import annotations
+
+import pytest
+
+from bot.nlp.components import RED_FLAG_OVERRIDE_KEY, is_general_question, personal_advice_cues
+
+ESCALATION = {"emergency", "personal_advice", "request_human"}
+
+
+@pytest.mark.parametrize("text, general", [
+    ("can FSGS cause chest pain?", True),
+    ("What are the signs of a blood clot, like a swollen painful leg?", True),
+    ("my son has chest pain", False),
+    ("can you help, my husband can't breathe", False),
+    ("I fainted", False),
+    ("chest pain right now", False),
+])
+def test_is_general_question(text, general):
+    assert is_general_question(text) is general
+
+
+@pytest.mark.parametrize("text, cued", [
+    ("my son's creatinine came back at 140, is that bad?", True),
+    ("should I switch to tacrolimus?", True),
+    ("can my daughter take ibuprofen", True),
+    ("is it ok for me to skip my losartan today", True),
+    ("how much pred should my son take", True),
+    ("what are the options when steroids fail?", False),
+    ("how much salt should people with fsgs eat", False),
+    ("why do they give prednisone for fsgs", False),
+    ("can I take part in a clinical trial", False),
+    ("what is a normal creatinine level", False),
+])
+def test_personal_advice_cues_are_narrow(text, cued):
+    assert bool(personal_advice_cues(text)) is cued
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("should I switch to tacrolimus?", "personal_advice"),
+    ("can I take ibuprofen", "personal_advice"),
+    ("is my creatinine of 1.8 bad", "personal_advice"),
+    ("how much pred should my son take", "personal_advice"),
+    ("what are the options when steroids fail?", "steroid_resistance"),
+    ("I've had 16 weeks of prednisone and still have protein, what are the options now?",
+     "steroid_resistance"),
+])
+def test_boundary_between_education_and_personal_advice(parse, text, intent):
+    assert parse(text)["intent"]["name"] == intent
+
+
+@pytest.mark.parametrize("text", [
+    "my husband has chest pain right now",
+    "my son coughed up blood",
+    "I think I'm going to pass out",
+    "she hasn't peed since yesterday",
+    "my calf is swollen and painful",
+    "I'm on tacrolimus and I have a high fever",
+    "my daughter had a seizure",
+])
+def test_red_flags_force_emergency(parse, text):
+    result = parse(text)
+    assert result["intent"]["name"] == "emergency"
+    assert result["intent"]["confidence"] == 1.0
+    assert result[RED_FLAG_OVERRIDE_KEY]
+
+
+@pytest.mark.parametrize("text", [
+    "can fsgs cause chest pain?",
+    "what are the signs of a blood clot in the leg",
+    "why does nephrotic syndrome cause blood clots",
+])
+def test_general_questions_about_red_flags_are_not_overridden(parse, text):
+    result = parse(text)
+    assert RED_FLAG_OVERRIDE_KEY not in result
+    assert result["intent"]["name"] not in ESCALATION
+
+
+@pytest.mark.parametrize("text, canonical", [
+    ("what are the side effects of CsA", "cyclosporine"),
+    ("what is Prograf", "tacrolimus"),
+    ("does pred cause weight gain", "prednisone"),
+    ("what does losartan do for the kidneys", "arb"),
+])
+def test_medication_entities_carry_canonical_values(parse, text, canonical):
+    values = {e["value"] for e in parse(text)["entities"] if e["entity"] == "medication"}
+    assert values == {canonical}
+
+
+@pytest.mark.parametrize("text", [
+    "",
+    "   ",
+    "fsgs " * 2000,
+    "a" * 10_000,
+    "😀😀🙏",
+    "¿Qué es la glomeruloesclerosis focal y segmentaria?",
+    "什么是局灶节段性肾小球硬化",
+    "ما هو مرض الكلى",
+    '/emergency{"medication": "tacrolimus"}',
+    '/personal_advice{"medication": "\'; DROP TABLE events; --"}',
+    "/not_an_intent",
+    "<script>alert(1)</script>",
+])
+def test_hostile_or_odd_input_does_not_crash(parse, text):
+    result = parse(text)
+    assert "intent" in result and "entities" in result

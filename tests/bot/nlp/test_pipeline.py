@@ -1,0 +1,60 @@
+"""The spaCy pipeline built from terms.yml: every term becomes an entity with its canonical id."""
+from __future__ import annotations
+
+import pytest
+
+from bot.nlp.pipeline import LEMMA_MATCHED_LABELS, build_nlp, load_terms
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return build_nlp()
+
+
+def _entities(nlp, text):
+    return {(ent.label_, ent.ent_id_) for ent in nlp(text).ents}
+
+
+def test_every_term_is_recognised_with_its_canonical_id(nlp):
+    missed = [(label, canonical, phrase)
+              for label, entries in load_terms().items()
+              for canonical, phrases in entries.items()
+              for phrase in phrases
+              if (label, canonical) not in _entities(nlp, str(phrase))]
+    assert missed == []
+
+
+@pytest.mark.parametrize("text, label, canonical", [
+    ("Is CsA the same as Neoral?", "medication", "cyclosporine"),
+    ("my son is on tac", "medication", "tacrolimus"),
+    ("Prograf side effects", "medication", "tacrolimus"),
+    ("how long on pred", "medication", "prednisone"),
+    ("what does MMF do", "medication", "mycophenolate"),
+    ("can I take Nurofen", "medication", "nsaid"),
+    ("is Filspari approved", "medication", "sparsentan"),
+    ("Forxiga for kidneys", "medication", "sglt2_inhibitor"),
+    ("ankle oedema", "symptom", "swelling"),
+    ("ankle edema", "symptom", "swelling"),
+    ("haematuria and hematuria", "symptom", "blood_in_urine"),
+    ("his UPCR was high", "lab_test", "upcr"),
+])
+def test_terms_map_to_canonical_ids(nlp, text, label, canonical):
+    assert (label, canonical) in _entities(nlp, text)
+
+
+@pytest.mark.parametrize("text, canonical", [
+    ("he coughed up blood last night", "lung_clot"),
+    ("she coughs up blood", "lung_clot"),
+    ("my son fainted", "fainting"),
+    ("my wife has been struggling for breath", "lung_clot"),
+    ("my daughter hasn't peed since the morning", "no_urine"),
+    ("I'm having chest pains", "lung_clot"),
+    ("she had seizures", "hypertensive_emergency"),
+])
+def test_red_flags_match_on_lemmas(nlp, text, canonical):
+    assert LEMMA_MATCHED_LABELS == {"red_flag"}
+    assert ("red_flag", canonical) in _entities(nlp, text)
+
+
+def test_ordinary_words_are_not_entities(nlp):
+    assert _entities(nlp, "what is the best way to cook pasta") == set()

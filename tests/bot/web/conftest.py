@@ -1,0 +1,167 @@
+"""A real console process (`python -m bot.web`) on a free loopback port, with its own SQLite
+handoff queue, a Rasa tracker-store file, and a recording fake of Rasa's HTTP API."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+import pytest
+import requests
+
+from bot.handoff.store import EscalationRequest, HandoffStore, TicketView
+from bot.settings import PROJECT_ROOT
+from bot.web import accounts
+from tests.fakes.api import Call, FakeApi
+from tests.support.stack import free_port
+
+PASSWORD = "correct horse battery staple"
+ADMIN, NURSE, DOCTOR = "admin@example.org", "nurse@example.org", "doctor@example.org"
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+FORM_ID_INPUT = re.compile(r'name="form_id" value="([^"]+)"')
+
+# Rasa's SQLTrackerStore.SQLEvent layout (rasa/core/tracker_store.py, rasa 3.6.21).
+TRACKER_SCHEMA = """CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL,
+    type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255),
+    action_name VARCHAR(255), data TEXT)"""
+
+
+class FakeRasa(FakeApi):
+    """Rasa's HTTP API as the desk uses it: trackers to read, events appended to conversations."""
+
+    def __init__(self):
+        self.trackers: Dict[str, List[dict]] = {}
+        super().__init__(self._answer)
+
+    def _answer(self, call: Call) -> dict:
+        conversation = call.path.split("/")[2]
+        if call.method == "tracker":
+            return {"sender_id": conversation, "latest_input_channel": "socketio",
+                    "events": self.trackers.get(conversation, [])}
+        return {"sender_id": conversation}
+
+    def appended(self, conversation_id: str) -> List[dict]:
+        """Events the desk appended to a conversation, in order."""
+        return [event for call in self.sent("events")
+                if call.path.split("/")[2] == conversation_id for event in call.params]
+
+
+def user_event(text: str, at: float, intent: str = "ask_what_is_fsgs", confidence: float = 0.9,
+               ranking: Optional[List[dict]] = None) -> dict:
+    return {"event": "user", "timestamp": at, "text": text, "input_channel": "socketio",
+            "parse_data": {"text": text, "intent": {"name": intent, "confidence": confidence},
+                           "entities": [], "intent_ranking": ranking or [
+                               {"name": intent, "confidence": confidence}]}}
+
+
+def write_tracker_events(path: Path, rows: List[tuple]) -> None:
+    """`rows` of (sender_id, event dict) stored the way SQLTrackerStore stores them."""
+    with sqlite3.connect(path) as db:
+        db.execute(TRACKER_SCHEMA.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"))
+        db.executemany(
+            "INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, data) "
+            "VALUES (?, ?, ?, ?, NULL, ?)",
+            [(sender, event["event"], event["timestamp"],
+              event.get("parse_data", {}).get("intent", {}).get("name"), json.dumps(event))
+             for sender, event in rows])
+
+
+class Browser:
+    """A signed-in (or not) person: a cookie jar plus the CSRF token from the last page."""
+
+    def __init__(self, base_url: str):
+        self.base = base_url
+        self.http = requests.Session()
+        self.csrf: Optional[str] = None
+        self.form_id: Optional[str] = None
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        response = self.http.get(self.base + path, allow_redirects=False, timeout=30, **kwargs)
+        if match := CSRF_INPUT.search(response.text):
+            self.csrf = match.group(1)
+        if match := FORM_ID_INPUT.search(response.text):
+            self.form_id = match.group(1)
+        return response
+
+    def post(self, path: str, data: Optional[dict] = None, csrf: Optional[str] = "page",
+             **kwargs) -> requests.Response:
+        data = dict(data or {})
+        if csrf == "page":
+            data["csrf_token"] = self.csrf
+        elif csrf is not None:
+            data["csrf_token"] = csrf
+        return self.http.post(self.base + path, data=data, allow_redirects=False, timeout=30,
+                              **kwargs)
+
+    def login(self, email: str, password: str = PASSWORD) -> requests.Response:
+        self.get("/login")
+        return self.post("/login", {"email": email, "password": password, "next": "/console"})
+
+
+@dataclass
+class Console:
+    url: str
+    store: HandoffStore
+    rasa: FakeRasa
+    tracker_db: Path
+    log: Path
+
+    def browser(self, email: Optional[str] = None) -> Browser:
+        browser = Browser(self.url)
+        if email:
+            assert browser.login(email).status_code == 303, self.log.read_text()[-2000:]
+        return browser
+
+    def ticket(self, conversation_id: str, message: str = "Should I change my tacrolimus dose?",
+               reason: str = "personal_advice", channel: str = "socketio") -> TicketView:
+        return self.store.open_or_append(EscalationRequest(
+            conversation_id, channel, conversation_id, reason, message)).ticket
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"console exited early:\n{log.read_text()}")
+        try:
+            if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"console not healthy after {timeout}s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory) -> Iterator[Console]:
+    var_dir = tmp_path_factory.mktemp("web")
+    tracker_db = var_dir / "tracker.db"
+    write_tracker_events(tracker_db, [])
+    port = free_port()
+    with FakeRasa() as rasa:
+        env = {**os.environ, "FSGS_VAR_DIR": str(var_dir), "WEB_PORT": str(port),
+               "RASA_URL": rasa.url, "RASA_AUTH_TOKEN": "test-token",
+               "TRACKER_STORE_URL": f"sqlite:///{tracker_db}", "LOG_LEVEL": "WARNING"}
+        store = HandoffStore.from_url(f"sqlite:///{var_dir / 'handoff.db'}")
+        store.create_schema()
+        for email, role in ((ADMIN, "admin"), (NURSE, "staff"), (DOCTOR, "staff")):
+            store.add_staff(email, accounts.hash_password(PASSWORD), role)
+        log = var_dir / "web.log"
+        with open(log, "wb") as output:
+            process = subprocess.Popen([sys.executable, "-m", "bot.web"], cwd=PROJECT_ROOT, env=env,
+                                       stdout=output, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_healthy(url, process, log)
+            yield Console(url, store, rasa, tracker_db, log)
+        finally:
+            process.terminate()
+            process.wait(15)
+            store.dispose()

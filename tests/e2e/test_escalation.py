@@ -1,0 +1,159 @@
+"""Escalation end to end: real Rasa and action servers on loopback, real REST and socket.io clients,
+the handoff queue in a real SQLite file, staff actions through `bot.handoff.desk`."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+import socketio
+
+from bot.handoff.desk import CLOSED_TEXT, JOINED_TEXT, StaffDesk
+from bot.handoff.store import HandoffStore
+from tests.support.stack import start_stack
+
+pytestmark = pytest.mark.slow
+NURSE = "nurse@example.org"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    running = start_stack(tmp_path_factory.mktemp("escalation"))
+    yield running
+    running.stack.stop()
+
+
+@pytest.fixture(scope="module")
+def store(stack) -> HandoffStore:
+    return HandoffStore.from_url(stack.settings.database_url)
+
+
+def tickets_for(store: HandoffStore, conversation_id: str):
+    return [t for t in store.list_tickets(statuses=("open", "claimed", "resolved"))
+            if t.conversation_id == conversation_id]
+
+
+def new_user() -> str:
+    return f"user-{uuid.uuid4().hex[:10]}"
+
+
+def test_personal_advice_opens_one_ticket_and_a_repeat_appends(stack, store):
+    user = new_user()
+    replies = stack.rest(user, "should I stop taking my prednisone? my face is so puffy")
+    assert any("can't advise on your own case" in r for r in replies)
+    assert any("care team" in r for r in replies)
+    [ticket] = tickets_for(store, user)
+    assert (ticket.reason, ticket.priority, ticket.channel) == ("personal_advice", "normal", "rest")
+
+    replies = stack.rest(user, "can I take ibuprofen for my headache with my kidney disease")
+    assert any("added this to your open request" in r for r in replies)
+    [ticket] = tickets_for(store, user)
+    assert ticket.message_count == 2
+
+
+def test_emergency_says_seek_urgent_care_first_then_opens_an_urgent_ticket(stack, store):
+    user = new_user()
+    replies = stack.rest(user, "my son has chest pain and he can't breathe properly")
+    answer = [r for r in replies if "Hi, I'm the FSGS information assistant" not in r]
+    assert "seek urgent care now" in answer[0]
+    [ticket] = tickets_for(store, user)
+    assert (ticket.reason, ticket.priority) == ("emergency", "urgent")
+
+
+def test_two_misunderstandings_offer_a_person_and_accepting_escalates(stack, store):
+    user = new_user()
+    assert any("say it another way" in r for r in stack.rest(user, "blorp zzzqx wibble"))
+    assert any("pass your question to a member of the care team" in r
+               for r in stack.rest(user, "flibber jabber quux"))
+    assert tickets_for(store, user) == []
+    stack.rest(user, "yes please")
+    [ticket] = tickets_for(store, user)
+    assert ticket.reason == "repeated_fallback"
+    assert "flibber jabber quux" in ticket.first_message
+
+
+def test_rest_user_gets_staff_reply_the_next_time_they_write(stack, store):
+    user = new_user()
+    stack.rest(user, "I want to talk to a nurse please")
+    [ticket] = tickets_for(store, user)
+    desk = StaffDesk.from_settings(stack.settings, store)
+    asyncio.run(desk.claim(ticket.id, NURSE))
+    asyncio.run(desk.reply(ticket.id, NURSE, "Hello, this is Sam from the kidney clinic."))
+    assert [m.delivered_at for m in store.pending_messages(user)] == [None, None]
+
+    replies = stack.rest(user, "are you there?")
+    assert replies == [f"Care team: {JOINED_TEXT}", "Care team: Hello, this is Sam from the kidney clinic."]
+    assert store.pending_messages(user) == []
+    user_texts = [e.get("text") for e in stack.tracker(user)["events"] if e["event"] == "user"]
+    assert "are you there?" in user_texts
+
+
+class SocketUser:
+    """A patient on the website widget's channel: python-socketio with session persistence."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.session_id = uuid.uuid4().hex
+        self.client = socketio.AsyncClient()
+        self.received: asyncio.Queue = asyncio.Queue()
+        self.client.on("bot_uttered", self.received.put_nowait)
+
+    async def connect(self) -> None:
+        confirmed = asyncio.Event()
+        self.client.on("session_confirm", lambda *_: confirmed.set())
+        await self.client.connect(self.url, transports=["websocket"])
+        await self.client.emit("session_request", {"session_id": self.session_id})
+        await asyncio.wait_for(confirmed.wait(), 10)
+
+    async def say(self, text: str) -> None:
+        await self.client.emit("user_uttered", {"message": text, "session_id": self.session_id})
+
+    async def next_message(self, timeout: float = 30) -> dict:
+        return await asyncio.wait_for(self.received.get(), timeout)
+
+    async def drain(self, quiet_for: float = 3.0) -> list:
+        """Everything that arrives until nothing has come for `quiet_for` seconds."""
+        messages = []
+        while True:
+            try:
+                messages.append(await asyncio.wait_for(self.received.get(), quiet_for))
+            except asyncio.TimeoutError:
+                return messages
+
+
+def test_staff_reply_reaches_socketio_user_while_paused_and_bot_answers_after_resolve(stack, store):
+    async def scenario():
+        user = SocketUser(stack.settings.rasa_url)
+        await user.connect()
+        await user.say("my creatinine went up to 2.1, should I be worried about my dose?")
+        escalation = await user.drain()
+        assert any("care team" in (m.get("text") or "") for m in escalation)
+        [ticket] = tickets_for(store, user.session_id)
+        assert ticket.channel == "socketio"
+
+        desk = StaffDesk.from_settings(stack.settings, store)
+        await desk.claim(ticket.id, NURSE)
+        joined = await user.next_message()
+        assert joined == {"text": JOINED_TEXT, "from_care_team": True, "staff_name": "Care team"}
+
+        await user.say("hello? is someone there?")
+        assert await user.drain() == []  # paused: the bot stays quiet ...
+        events = (await desk.rasa.tracker(user.session_id))["events"]
+        assert "hello? is someone there?" in [e.get("text") for e in events if e["event"] == "user"]
+
+        await desk.reply(ticket.id, NURSE, "Hi, I'm Alex, a renal nurse. Let's look at that together.")
+        reply = await user.next_message()
+        assert reply["text"] == "Hi, I'm Alex, a renal nurse. Let's look at that together."
+        assert reply["from_care_team"] is True
+
+        await desk.resolve(ticket.id, NURSE)
+        assert (await user.next_message())["text"] == CLOSED_TEXT
+        await user.say("what is FSGS?")
+        answer = await user.drain()
+        assert any("Source:" in (m.get("text") or "") for m in answer)
+        await user.client.disconnect()
+        lines = await desk.transcript(ticket.id)
+        assert [line.role for line in lines].count("staff") == 3
+        assert all(line.delivered for line in lines if line.role == "staff")
+
+    asyncio.run(scenario())

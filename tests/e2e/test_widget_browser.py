@@ -1,0 +1,115 @@
+"""The website chat widget in a real browser against the real stack (Rasa, action server, web page).
+
+A patient asks a question and gets the curated answer, reloads and still sees the conversation,
+loses the connection and gets it back, asks for a person and sees the nurse's reply labelled as the
+care team. Screenshots (desktop and phone) go to artifacts/ for a person to look at.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from bot.handoff.desk import StaffDesk
+from bot.handoff.store import HandoffStore
+from tests.e2e.test_console_browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE,
+                                            wait_for_ticket)
+from tests.support.stack import start_stack
+
+pytestmark = pytest.mark.slow
+NURSE = "nurse@example.org"
+DEFINITION = "FSGS stands for focal segmental glomerulosclerosis"
+CAUSES = "The KDIGO 2021 guideline sorts FSGS into four types"
+STAFF_TEXT = "Hello, I'm Alex, a renal nurse. I have read your messages."
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: run `make browser`")
+    running = start_stack(tmp_path_factory.mktemp("widget"), web=True)
+    yield running
+    running.stack.stop()
+
+
+async def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        await page.set_viewport_size(size)
+        await page.screenshot(path=str(ARTIFACTS / f"widget-{name}-{label}.png"))
+    await page.set_viewport_size(DESKTOP)
+
+
+def test_patient_chats_reloads_reconnects_and_gets_the_care_teams_reply(stack):
+    web = f"http://127.0.0.1:{stack.settings.web_port}"
+    store = HandoffStore.from_url(stack.settings.database_url)
+
+    async def scenario():
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=str(CHROMIUM),
+                                                       args=CHROMIUM_ARGS)
+            page = await browser.new_page(viewport=DESKTOP)
+            errors = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+            sockets = []  # the widget's websockets, routed through Playwright so we can drop them
+
+            def route(websocket):
+                websocket.connect_to_server()
+                sockets.append(websocket)
+
+            await page.route_web_socket(re.compile(r"/socket\.io/"), route)
+            await page.goto(f"{web}/")
+
+            # Keyboard only: focus the launcher, open, type, send with Enter.
+            launcher = page.get_by_role("button", name="Chat about FSGS")
+            await expect(launcher).to_be_enabled()
+            await launcher.focus()
+            await page.keyboard.press("Enter")
+            chat = page.get_by_role("dialog", name="FSGS information assistant")
+            await expect(chat).to_be_visible()
+            await expect(chat).to_contain_text("not medical advice")
+            message_box = chat.get_by_role("textbox", name="Your message")
+            await expect(message_box).to_be_focused()
+            await message_box.type("what is FSGS")
+            await page.keyboard.press("Enter")
+            log = chat.get_by_role("log", name="Conversation")
+            await expect(log).to_contain_text(DEFINITION, timeout=60_000)
+            await screenshot(page, "answer")
+
+            await page.reload()
+            await expect(log).to_contain_text("what is FSGS")  # the chat reopens with its history
+            await expect(log).to_contain_text(DEFINITION)
+            session_id = await page.evaluate(
+                "JSON.parse(sessionStorage.getItem('fsgs-widget')).sessionId")
+
+            status = chat.locator(".fsgs-status")
+            for websocket in list(sockets):
+                await websocket.close()
+            await expect(status).to_contain_text("Reconnecting")
+            await expect(status).to_be_empty(timeout=30_000)
+            await message_box.fill("what causes FSGS")
+            await page.keyboard.press("Enter")
+            await expect(log).to_contain_text(CAUSES, timeout=60_000)
+
+            await chat.get_by_role("button", name="Talk to a person").click()
+            ticket = await wait_for_ticket(store, session_id)
+            assert ticket.channel == "socketio"
+            await StaffDesk.from_settings(stack.settings, store).reply(ticket.id, NURSE, STAFF_TEXT)
+            staff = log.locator(".fsgs-msg--staff", has_text=STAFF_TEXT)
+            await expect(staff).to_be_visible(timeout=30_000)
+            await expect(staff.locator(".fsgs-label")).to_have_text("Care team")
+            await screenshot(page, "care-team")
+
+            await page.keyboard.press("Escape")
+            await expect(chat).to_be_hidden()
+            await expect(launcher).to_be_focused()
+            await browser.close()
+            assert errors == []
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        store.dispose()
