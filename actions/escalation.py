@@ -67,8 +67,9 @@ class ActionEscalateToHuman(Action):
                                           "chat here as soon as they can. Your earlier messages are "
                                           "shared with them.")
             return []
-        dispatcher.utter_message(text=f"{OPENING[reason]} The care team is available {hours.describe()}, "
-                                      "so they will answer when they are back.")
+        when = f" (they are available {hours.describe()})" if hours.describe() else ""
+        dispatcher.utter_message(text=f"{OPENING[reason]} The care team is not in right now{when}, "
+                                      "so they will answer as soon as they are back.")
         if ticket.contact_details or tracker.active_loop.get("name") == CONTACT_FORM:
             return []
         return [FollowupAction(CONTACT_FORM)]

@@ -28,6 +28,8 @@ class Service:
     argv: List[str]
     health_url: str
     process: Optional[subprocess.Popen] = None
+    # Per-service additions to the stack's environment (e.g. a replica's own port).
+    env: Dict[str, str] = field(default_factory=dict)
     log: Optional[IO[bytes]] = field(default=None, repr=False)
 
 
@@ -58,10 +60,19 @@ def action_server(settings: Settings) -> Service:
 
 
 def prepare_databases(settings: Settings) -> None:
-    """Create or migrate the handoff schema once, before any replica or action server starts."""
+    """Create or migrate the handoff schema and Rasa's tracker-store tables once, before any
+    replica or action server starts (replicas starting together race on `CREATE TABLE`)."""
+    from rasa.core.tracker_store import SQLTrackerStore
+
     from bot.handoff.store import HandoffStore
 
-    HandoffStore.from_url(settings.database_url).create_schema()
+    store = HandoffStore.from_url(settings.database_url)
+    store.create_schema()
+    store.dispose()
+    env = settings.rasa_environment()
+    tracker_store = SQLTrackerStore(dialect=env["FSGS_TRACKER_DIALECT"],
+                                    host=env["FSGS_TRACKER_HOST"] or None, db=env["FSGS_TRACKER_DB"])
+    tracker_store.engine.dispose()
 
 
 def rasa_server(settings: Settings, credentials: Path, model: Optional[Path] = None) -> Service:
@@ -98,7 +109,7 @@ class Stack:
                 service.log = open(self.log_dir / f"{service.name}.log", "ab")
                 output = service.log
             service.process = subprocess.Popen(
-                service.argv, cwd=PROJECT_ROOT, env=self.env, stdout=output,
+                service.argv, cwd=PROJECT_ROOT, env={**self.env, **service.env}, stdout=output,
                 stderr=subprocess.STDOUT if output else None, start_new_session=True)
         try:
             self.wait_ready(timeout)

@@ -52,6 +52,7 @@ class Settings:
     database_url: str
     tracker_store_url: str
     redis_url: Optional[str]
+    redis_key_prefix: str
     outbox_dir: Path
     secret_key: str
     secure_cookies: bool
@@ -81,6 +82,7 @@ class Settings:
             "FSGS_REDIS_HOST": "",
             "FSGS_REDIS_PORT": "6379",
             "FSGS_REDIS_DB": "1",
+            "FSGS_REDIS_KEY_PREFIX": self.redis_key_prefix,
         }
         if tracker.scheme.startswith("sqlite"):
             # Everything after "sqlite:///" is the file path (absolute when it starts with "/").
@@ -131,6 +133,9 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'handoff.db'}",
         tracker_store_url=env.get("TRACKER_STORE_URL") or f"sqlite:///{var_dir / 'tracker.db'}",
         redis_url=env.get("REDIS_URL") or None,
+        # Namespaces this deployment's Redis keys and socket.io channel (Redis pub/sub ignores the
+        # db number); letters and digits only, as Rasa's RedisLockStore requires.
+        redis_key_prefix=env.get("REDIS_KEY_PREFIX") or "fsgs",
         outbox_dir=Path(env.get("HANDOFF_OUTBOX_DIR") or var_dir / "outbox"),
         secret_key=env.get("WEB_SECRET_KEY") or _persistent_secret(var_dir, "web_secret_key"),
         secure_cookies=env.get("WEB_SECURE_COOKIES", "").lower() in {"1", "true", "yes"},
@@ -140,7 +145,9 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
             "CARE_TEAM_CONTACT", "your kidney care team (the phone number on your clinic letter)"),
         emergency_number=env.get(
             "EMERGENCY_NUMBER", "your local emergency number (911 in the US, 999 in the UK, 112 in the EU)"),
-        max_message_chars=_int(env, "MAX_MESSAGE_CHARS", 2000),
+        # Above the 10,000 characters a pasted clinic letter may need (those get an answer);
+        # the REST/socket.io guard politely refuses longer ones (bot/channels/guard.py).
+        max_message_chars=_int(env, "MAX_MESSAGE_CHARS", 12000),
         rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 30),
         telegram_token=env.get("TELEGRAM_TOKEN") or None,
         telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET") or None,

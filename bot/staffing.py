@@ -38,11 +38,11 @@ class StaffedHours:
         return any(window.contains(local) for window in self.windows)
 
     def describe(self) -> str:
-        """Plain words for patients, e.g. "Monday to Friday 08:00-18:00 (UTC)"."""
+        """Plain words for patients, e.g. "Monday to Friday 08:00-18:00 (UTC)"; "" if never staffed."""
         if self.spec == "always":
             return "at all times"
         if not self.windows:
-            return "not at the moment"
+            return ""
         parts = []
         for window in self.windows:
             days = sorted(window.days)

@@ -2,7 +2,9 @@
 
 REST users only ever get replies in the HTTP response, so staff messages cannot be pushed to them:
 the ones waiting in the handoff store are handed over, oldest first, the next time the user writes.
-Requests that are not a JSON object with a string `sender` and `message` get a 400, not a 500.
+Requests that are not a JSON object with a string `sender` and `message` get a 400, not a 500, and
+typed `/intent{...}` payloads are neutralised (`bot.channels.payloads`). Size and rate limits:
+`bot.channels.guard`.
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from sanic import Blueprint
 from sanic.exceptions import InvalidUsage
 from sanic.request import Request
 
+from bot.channels.guard import guard_messages
+from bot.channels.payloads import neutralise_injection
 from bot.handoff.delivery import CARE_TEAM_LABEL
 from bot.handoff.store import HandoffError, HandoffStore
 from bot.settings import get_settings
@@ -65,7 +69,7 @@ class RestInput(rest.RestInput):
             await hand_over_pending(message)
             await on_new_message(message)
 
-        return super().blueprint(with_pending_first)
+        return super().blueprint(guard_messages(with_pending_first))
 
     async def _extract_sender(self, req: Request) -> Text:
         sender = _json_object(req).get("sender")
@@ -77,4 +81,4 @@ class RestInput(rest.RestInput):
         message = _json_object(req).get("message")
         if not isinstance(message, str):
             raise InvalidUsage("'message' must be a string.")
-        return message
+        return neutralise_injection(message)

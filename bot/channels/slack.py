@@ -28,6 +28,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels import webhooks
+from bot.channels.guard import guard_messages
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -92,7 +93,7 @@ class SlackInput(slack.SlackInput):
         return metadata
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        return webhooks.guard(super().blueprint(on_new_message), self._check_request)
+        return webhooks.guard(super().blueprint(guard_messages(on_new_message)), self._check_request)
 
     async def _check_request(self, request: Request) -> Optional[HTTPResponse]:
         if webhooks.endpoint(request) != "webhook":

@@ -6,6 +6,10 @@ team's replies for, a Telegram chat (its numeric chat id) or a Slack user (their
 naming it. Here a session id must look like one the widget creates (32 hex characters, 128 random
 bits), anything else gets a fresh one; each socket's messages go to the session it confirmed,
 whatever the message says; and client-supplied `metadata` is dropped (notes: never trust it).
+
+Messages pass the size and rate limits of `bot.channels.guard`. With `REDIS_URL` set, the server
+uses python-socketio's Redis client manager, so an emit from any replica (a reply, or a staff
+message pushed through Rasa's HTTP API) reaches the socket wherever it is connected.
 """
 from __future__ import annotations
 
@@ -13,9 +17,13 @@ import re
 import uuid
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
+import socketio as python_socketio
 from rasa.core.channels import socketio
 from rasa.core.channels.channel import UserMessage
 from sanic import Blueprint
+
+from bot.channels.guard import guard_messages
+from bot.settings import get_settings
 
 SESSION_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -24,8 +32,9 @@ class SocketIOInput(socketio.SocketIOInput):
     """socket.io with server-checked session ids (credentials.yml: bot.channels.socketio.SocketIOInput)."""
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        blueprint = super().blueprint(on_new_message)
+        blueprint = super().blueprint(guard_messages(on_new_message))
         sio = self.sio
+        _share_through_redis(sio)
         handlers = sio.handlers[self.namespace or "/"]
         confirm_session = handlers["session_request"]
         handle_message = handlers[self.user_message_evt]
@@ -46,3 +55,14 @@ class SocketIOInput(socketio.SocketIOInput):
                 await handle_message(sid, {"message": text, "session_id": session["session_id"]})
 
         return blueprint
+
+
+def _share_through_redis(sio: python_socketio.AsyncServer) -> None:
+    """Swap in the Redis client manager when REDIS_URL is set. Rasa builds the AsyncServer itself
+    without a `client_manager` argument; replacing the manager before any client has connected is
+    what that argument does (`Server.__init__`: `self.manager = ...; manager.set_server(self)`)."""
+    settings = get_settings()
+    if settings.redis_url:
+        sio.manager = python_socketio.AsyncRedisManager(
+            settings.redis_url, channel=f"{settings.redis_key_prefix}:socketio")
+        sio.manager.set_server(sio)

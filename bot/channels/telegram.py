@@ -30,6 +30,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels import webhooks
+from bot.channels.guard import guard_messages
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # The update kinds Rasa's handler reads; `fsgs-bot telegram set-webhook` subscribes to just these.
@@ -78,7 +79,7 @@ class TelegramInput(telegram.TelegramInput):
         return self._output
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        blueprint = webhooks.guard(super().blueprint(on_new_message), self._check_update)
+        blueprint = webhooks.guard(super().blueprint(guard_messages(on_new_message)), self._check_update)
 
         @blueprint.listener("after_server_stop")
         async def close_bot_session(*_: Any) -> None:
@@ -102,8 +103,9 @@ class TelegramInput(telegram.TelegramInput):
         if webhooks.too_large(request):
             return webhooks.refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Update too large.")
         update = request.json
-        if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+        if (not isinstance(update, dict) or not isinstance(update.get("update_id"), int)
+                or any(not isinstance(update.get(kind, {}), dict) for kind in HANDLED_UPDATES)):
             return webhooks.refuse(HTTPStatus.BAD_REQUEST, "Not a Telegram update.")
-        if not any(isinstance(update.get(kind), dict) for kind in HANDLED_UPDATES):
+        if not any(kind in update for kind in HANDLED_UPDATES):
             return response.text("Ignored.")
         return None

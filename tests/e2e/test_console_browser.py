@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page, async_playwright, expect
 
 from bot.handoff.desk import CLOSED_TEXT, JOINED_TEXT
 from bot.handoff.store import HandoffStore
@@ -98,7 +98,7 @@ def test_staff_answers_a_socketio_patient_from_the_console(stack, store):
             assert await page.evaluate("window.notReloaded === true")
             assert "Personal advice" in await row.inner_text()
             assert "<b>my face</b>" in await row.inner_text()  # shown as text, not markup
-            assert "New ticket" in await page.locator("#announcer").inner_text()
+            await expect(page.locator("#announcer")).to_contain_text("New ticket: personal advice")
             await patient.drain()
             await screenshot(page, "queue")
 

@@ -10,22 +10,9 @@ import socketio
 
 from bot.handoff.desk import CLOSED_TEXT, JOINED_TEXT, StaffDesk
 from bot.handoff.store import HandoffStore
-from tests.support.stack import start_stack
 
 pytestmark = pytest.mark.slow
 NURSE = "nurse@example.org"
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    running = start_stack(tmp_path_factory.mktemp("escalation"))
-    yield running
-    running.stack.stop()
-
-
-@pytest.fixture(scope="module")
-def store(stack) -> HandoffStore:
-    return HandoffStore.from_url(stack.settings.database_url)
 
 
 def tickets_for(store: HandoffStore, conversation_id: str):

@@ -46,10 +46,11 @@ def stack_variables(var_dir: Path, **overrides: str) -> Dict[str, str]:
 
 
 def start_stack(var_dir: Path, *, web: bool = False, credentials: Optional[Path] = None,
-                **overrides: str) -> RunningStack:
+                prepare: bool = True, **overrides: str) -> RunningStack:
     variables = stack_variables(var_dir, **overrides)
     settings = load_settings(variables)
-    launcher.prepare_databases(settings)
+    if prepare:
+        launcher.prepare_databases(settings)
     services = [launcher.action_server(settings),
                 launcher.rasa_server(settings, credentials or PROJECT_ROOT / "credentials.yml")]
     if web:

@@ -48,7 +48,9 @@
     function refresh() {
       return getJSON(container.dataset.live).then(function (data) {
         container.innerHTML = data.html;
-        document.getElementById("urgent-count").textContent = data.counts.urgent_open + " urgent";
+        var urgent = document.getElementById("urgent-count");
+        urgent.textContent = data.counts.urgent_open + " urgent";
+        urgent.classList.toggle("none", !data.counts.urgent_open);
         document.getElementById("open-count").textContent = data.counts.open + " open";
         document.getElementById("claimed-count").textContent = data.counts.claimed + " claimed";
         document.title = (data.counts.urgent_open ? "(" + data.counts.urgent_open + " urgent) " : "") +

@@ -23,7 +23,6 @@
     title: "FSGS information assistant",
     disclaimer: "General information about FSGS only, not medical advice. " +
       "In an emergency, call your local emergency number.",
-    greeting: "Hi! Ask me about FSGS, its causes, tests and treatments.",
     humanRequest: "/request_human",
     storage: "session",
     typingTimeoutMs: 20000
@@ -240,7 +239,6 @@
     saveState();
     if (open) {
       launcher.classList.remove("fsgs-launcher--unread");
-      if (!state.messages.length) add({from: "bot", text: config.greeting});
       connect();
       log.scrollTop = log.scrollHeight;
       input.focus();
