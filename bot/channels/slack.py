@@ -7,6 +7,7 @@ the channel is still named "slack"):
 - Slack redelivers an event it believes was lost (`X-Slack-Retry-Num`) and Rasa answers each copy
   unless the reason is `http_timeout`. Events are deduplicated by `event_id` whatever the reason.
   The record is kept in this process: with several Rasa replicas, route Slack to one of them.
+- Messages are posted without the legacy `as_user` flag, which current Slack apps are refused for.
 - The Web API base URL is configurable (SLACK_API_BASE: GovSlack, or a fake Web API in tests).
 - A reply goes where the user wrote: in a direct message it stays in the conversation (threaded only
   if the user wrote in a thread); after a mention in a channel it goes in that message's thread.
@@ -62,6 +63,12 @@ class SlackOutput(slack.SlackBot):
         super().__init__(token, slack_channel, thread_id, proxy)
         if api_base:
             self.client.base_url = api_base.rstrip("/") + "/"
+
+    async def _post_message(self, channel: Text, **kwargs: Any) -> None:
+        """Rasa sends `as_user=True` with every message; Slack apps with granular bot scopes (all
+        apps created today) are refused it (`invalid_arguments`)."""
+        kwargs.pop("as_user", None)
+        await super()._post_message(channel, **kwargs)
 
 
 class SlackInput(slack.SlackInput):

@@ -47,6 +47,7 @@ def test_direct_message_gets_the_curated_answer_in_the_dm(webhook, slack_api):
                if DEFINITION in c.params["text"]]
     assert "thread_ts" not in reply.params  # a plain DM is answered in the DM, not in a thread
     assert reply.headers["Authorization"] == "Bearer xoxb-test-token"
+    assert "as_user" not in reply.params  # refused by current Slack apps
 
 
 def test_mention_in_a_channel_is_answered_in_its_thread(webhook, slack_api):

@@ -200,7 +200,6 @@
   // --- Connection: one socket, rejoining the same session after every (re)connect -------------
   function setStatus(text) {
     status.textContent = text;
-    root.classList.toggle("fsgs-widget--offline", Boolean(text));
   }
 
   function connect() {

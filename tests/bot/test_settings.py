@@ -1,0 +1,38 @@
+import pytest
+
+from bot.settings import load_settings
+
+
+def test_embedded_defaults_keep_everything_under_var(tmp_path):
+    settings = load_settings({"FSGS_VAR_DIR": str(tmp_path)})
+    assert settings.database_url == f"sqlite:///{tmp_path / 'handoff.db'}"
+    assert (settings.rasa_port, settings.action_port, settings.web_port) == (5005, 5055, 8000)
+    env = settings.rasa_environment()
+    assert env["FSGS_TRACKER_DIALECT"] == "sqlite"
+    assert env["FSGS_TRACKER_DB"] == str(tmp_path / "tracker.db")
+    assert env["FSGS_LOCK_STORE_TYPE"] == "in_memory"
+
+
+def test_generated_secrets_persist_across_loads_and_are_private(tmp_path):
+    first = load_settings({"FSGS_VAR_DIR": str(tmp_path)})
+    second = load_settings({"FSGS_VAR_DIR": str(tmp_path)})
+    assert first.rasa_auth_token == second.rasa_auth_token
+    assert len(first.rasa_auth_token) >= 32
+    assert (tmp_path / "rasa_auth_token").stat().st_mode & 0o077 == 0
+
+
+def test_production_stores_come_from_urls(tmp_path):
+    settings = load_settings({
+        "FSGS_VAR_DIR": str(tmp_path),
+        "TRACKER_STORE_URL": "postgresql://postgres@127.0.0.1:5432/test",
+        "REDIS_URL": "redis://127.0.0.1:6379/3",
+    })
+    env = settings.rasa_environment()
+    assert (env["FSGS_TRACKER_DIALECT"], env["FSGS_TRACKER_DB"]) == ("postgresql", "test")
+    assert env["FSGS_TRACKER_HOST"] == "postgresql://postgres@127.0.0.1:5432/test"
+    assert (env["FSGS_LOCK_STORE_TYPE"], env["FSGS_REDIS_HOST"], env["FSGS_REDIS_DB"]) == ("redis", "127.0.0.1", "3")
+
+
+def test_a_bad_port_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="RASA_PORT"):
+        load_settings({"FSGS_VAR_DIR": str(tmp_path), "RASA_PORT": "five"})
