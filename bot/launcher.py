@@ -103,20 +103,45 @@ class Stack:
 
     def start(self, timeout: float = 180.0) -> "Stack":
         for service in self.services:
-            output = None
-            if self.log_dir:
-                self.log_dir.mkdir(parents=True, exist_ok=True)
-                service.log = open(self.log_dir / f"{service.name}.log", "ab")
-                output = service.log
-            service.process = subprocess.Popen(
-                service.argv, cwd=PROJECT_ROOT, env={**self.env, **service.env}, stdout=output,
-                stderr=subprocess.STDOUT if output else None, start_new_session=True)
+            self._spawn(service)
         try:
             self.wait_ready(timeout)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _spawn(self, service: Service) -> None:
+        output = None
+        if self.log_dir:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            if service.log is None or service.log.closed:
+                service.log = open(self.log_dir / f"{service.name}.log", "ab")
+            output = service.log
+        service.process = subprocess.Popen(
+            service.argv, cwd=PROJECT_ROOT, env={**self.env, **service.env}, stdout=output,
+            stderr=subprocess.STDOUT if output else None, start_new_session=True)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one service's process group (fault tests: a crashed replica)."""
+        service = self.service(name)
+        os.killpg(service.process.pid, signal.SIGKILL)
+        service.process.wait()
+
+    def restart(self, name: str, timeout: float = 180.0) -> None:
+        """Start a service that exited (or was killed) again, and wait until it answers."""
+        service = self.service(name)
+        if service.process and service.process.poll() is None:
+            raise RuntimeError(f"{name} is still running")
+        self._spawn(service)
+        deadline = time.monotonic() + timeout
+        while not _answers(service.health_url):
+            if service.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not come back{self._log_hint(service)}")
+            time.sleep(0.5)
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -5,7 +5,8 @@ sender in the last 60 seconds, is not processed: the user gets a polite reply on
 that always repeats the emergency line (a refused message may be someone in trouble). Counts live
 in Redis when `REDIS_URL` is set, so every replica enforces one limit per sender; otherwise, or
 while Redis is unreachable, each process counts on its own (see docs/production.md). Logs never
-contain the message text, and name the sender only by a short hash.
+contain the message text, and name the sender only by a short hash; a message whose handling
+fails gets an apology instead of silence (and no log line quoting it, as Rasa's REST channel does).
 """
 from __future__ import annotations
 
@@ -34,6 +35,11 @@ def too_long_reply(settings: Settings) -> str:
 def too_fast_reply(settings: Settings) -> str:
     return ("You're sending messages faster than I can answer. Please wait a minute and then try "
             f"again. If this is an emergency, call {settings.emergency_number} now.")
+
+
+def failed_reply(settings: Settings) -> str:
+    return ("Sorry, something went wrong on my side and I could not answer that. Please try again "
+            f"in a moment. If this is an emergency, call {settings.emergency_number} now.")
 
 
 def sender_hash(key: str) -> str:
@@ -122,8 +128,19 @@ def guard_messages(on_new_message: Handler, settings: Optional[Settings] = None,
             logger.info("Message refused: %d characters (sender %s)", len(message.text), sender_hash(key))
             reply = too_long_reply(settings)
         else:
-            return await on_new_message(message)
+            return await _answer(message)
         await message.output_channel.send_text_message(message.sender_id, reply)
         return None
+
+    async def _answer(message: UserMessage) -> Any:
+        # Rasa's REST channel would log the failure with the message text; here only its type.
+        try:
+            return await on_new_message(message)
+        except Exception as exc:  # noqa: BLE001 - any failure gets the same apology
+            logger.error("Handling a message failed (%s, sender %s)", type(exc).__name__,
+                         sender_hash(f"{message.input_channel}:{message.sender_id}"))
+            logger.debug("Failure detail", exc_info=exc)
+            await message.output_channel.send_text_message(message.sender_id, failed_reply(settings))
+            return None
 
     return guarded

@@ -60,7 +60,7 @@ _PERSONAL_ADVICE_CUES = {
     "own_result": re.compile(rf"\b{_OWNER}\s+(?:[\w']+\s+){{0,3}}{_LAB}\b[^.?!\n]{{0,30}}?\d",
                              re.IGNORECASE),
     "decision": re.compile(
-        rf"\b(?:should|shall|can|could|may|must)\s+{_SUBJECT}\s+(?:still\s+|just\s+)?{_DECISION_VERB}\b"
+        rf"(?<!how )\b(?:should|shall|can|could|may|must)\s+{_SUBJECT}\s+(?:still\s+|just\s+)?{_DECISION_VERB}\b"
         rf"|\bis it (?:ok|okay|safe|fine|alright)\s+(?:for\s+{_SUBJECT}\s+|if\s+{_SUBJECT}\s+)"
         rf"(?:to\s+)?{_DECISION_VERB}\b", re.IGNORECASE),
     "dose_amount": re.compile(

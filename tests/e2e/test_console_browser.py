@@ -18,8 +18,8 @@ from bot.handoff.desk import CLOSED_TEXT, JOINED_TEXT
 from bot.handoff.store import HandoffStore
 from bot.settings import PROJECT_ROOT
 from bot.web import accounts
-from tests.e2e.test_escalation import SocketUser
 from tests.support.stack import start_stack
+from tests.support.users import SocketUser
 
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")

@@ -6,10 +6,10 @@ import asyncio
 import uuid
 
 import pytest
-import socketio
 
 from bot.handoff.desk import CLOSED_TEXT, JOINED_TEXT, StaffDesk
 from bot.handoff.store import HandoffStore
+from tests.support.users import SocketUser
 
 pytestmark = pytest.mark.slow
 NURSE = "nurse@example.org"
@@ -73,39 +73,6 @@ def test_rest_user_gets_staff_reply_the_next_time_they_write(stack, store):
     assert store.pending_messages(user) == []
     user_texts = [e.get("text") for e in stack.tracker(user)["events"] if e["event"] == "user"]
     assert "are you there?" in user_texts
-
-
-class SocketUser:
-    """A patient on the website widget's channel: python-socketio with session persistence."""
-
-    def __init__(self, url: str):
-        self.url = url
-        self.session_id = uuid.uuid4().hex
-        self.client = socketio.AsyncClient()
-        self.received: asyncio.Queue = asyncio.Queue()
-        self.client.on("bot_uttered", self.received.put_nowait)
-
-    async def connect(self) -> None:
-        confirmed = asyncio.Event()
-        self.client.on("session_confirm", lambda *_: confirmed.set())
-        await self.client.connect(self.url, transports=["websocket"])
-        await self.client.emit("session_request", {"session_id": self.session_id})
-        await asyncio.wait_for(confirmed.wait(), 10)
-
-    async def say(self, text: str) -> None:
-        await self.client.emit("user_uttered", {"message": text, "session_id": self.session_id})
-
-    async def next_message(self, timeout: float = 30) -> dict:
-        return await asyncio.wait_for(self.received.get(), timeout)
-
-    async def drain(self, quiet_for: float = 3.0) -> list:
-        """Everything that arrives until nothing has come for `quiet_for` seconds."""
-        messages = []
-        while True:
-            try:
-                messages.append(await asyncio.wait_for(self.received.get(), quiet_for))
-            except asyncio.TimeoutError:
-                return messages
 
 
 def test_staff_reply_reaches_socketio_user_while_paused_and_bot_answers_after_resolve(stack, store):

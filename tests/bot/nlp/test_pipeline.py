@@ -58,3 +58,13 @@ def test_red_flags_match_on_lemmas(nlp, text, canonical):
 
 def test_ordinary_words_are_not_entities(nlp):
     assert _entities(nlp, "what is the best way to cook pasta") == set()
+
+
+@pytest.mark.parametrize("text", [
+    "what if my son doesn't respond to steroids",  # lemma "not respond" must not mean unresponsive
+    "his eyes are puffy in the morning",
+    "how much salt can my daughter eat",
+    "she is tired after school",
+])
+def test_non_urgent_messages_have_no_red_flag(nlp, text):
+    assert not any(label == "red_flag" for label, _ in _entities(nlp, text))

@@ -198,10 +198,6 @@
   }
 
   // --- Connection: one socket, rejoining the same session after every (re)connect -------------
-  function setStatus(text) {
-    status.textContent = text;
-  }
-
   function connect() {
     if (socket) return;
     socket = window.io(config.socketUrl, {
@@ -214,18 +210,18 @@
       state.sessionId = typeof sessionId === "string" ? sessionId : sessionId.session_id;
       saveState();
       confirmed = true;
-      setStatus("");
+      status.textContent = "";
       flush();
     });
     socket.on("bot_uttered", receive);
     socket.on("disconnect", function (reason) {
       confirmed = false;
-      setStatus("Connection lost. Reconnecting\u2026");
+      status.textContent = "Connection lost. Reconnecting\u2026";
       if (reason === "io server disconnect") socket.connect();  // the only case without auto-retry
     });
     socket.on("connect_error", function () {
       confirmed = false;
-      setStatus("Cannot reach the assistant. Retrying\u2026");
+      status.textContent = "Cannot reach the assistant. Retrying\u2026";
     });
   }
 

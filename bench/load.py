@@ -1,0 +1,310 @@
+"""Load benchmark: K simulated users x M messages through the load balancer, then an audit.
+
+Users chat concurrently, each waiting for the bot's answer before writing again (most over REST,
+some over socket.io), with a realistic mix drawn from tests/data/nlu_holdout.yml: FSGS questions,
+gibberish (fallbacks) and escalations. Prints throughput, latency percentiles and errors, then
+checks the stores: every message a user got an answer to is in the tracker store in order, every
+reply the user received is recorded as a bot event, and every conversation that escalated has
+exactly one ticket whose message count equals the escalations made.
+
+    python bench/load.py                      # 200 users x 20 messages: 2 replicas (PostgreSQL,
+                                              # Redis, nginx), then 1 replica with the embedded
+                                              # defaults (SQLite), then parse-only as the floor
+    python bench/load.py --setups ha --users 20 --messages 5
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import string
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import aiohttp
+import socketio
+import sqlalchemy as sa
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.handoff.store import HandoffStore  # noqa: E402
+from bot.settings import PROJECT_ROOT, Settings  # noqa: E402
+
+ESCALATION_INTENTS = {"personal_advice", "request_human", "emergency"}
+ESCALATION_ACTION = "action_escalate_to_human"
+MIX = (("question", 0.78), ("fallback", 0.10), ("escalation", 0.12))
+
+
+def message_pools(path: Path = PROJECT_ROOT / "tests" / "data" / "nlu_holdout.yml") -> Dict[str, List[str]]:
+    """Held-out texts (never trained on) by kind; fallbacks are made-up words."""
+    pools: Dict[str, List[str]] = {"question": [], "escalation": []}
+    for block in yaml.safe_load(path.read_text())["nlu"]:
+        kind = "escalation" if block["intent"] in ESCALATION_INTENTS else "question"
+        pools[kind] += [line[2:].strip() for line in block["examples"].splitlines() if line.startswith("- ")]
+    rng = random.Random(7)
+    pools["fallback"] = [" ".join("".join(rng.choices("bcdfgklmnpqrstvwxz", k=rng.randint(4, 8)))
+                                  for _ in range(rng.randint(2, 4))) for _ in range(200)]
+    return pools
+
+
+def script(rng: random.Random, pools: Dict[str, List[str]], messages: int) -> List[str]:
+    kinds = rng.choices([k for k, _ in MIX], weights=[w for _, w in MIX], k=messages)
+    return [rng.choice(pools[kind]) for kind in kinds]
+
+
+@dataclass
+class UserLog:
+    """What one simulated user sent and saw."""
+
+    conversation_id: str
+    channel: str
+    sent: List[str] = field(default_factory=list)       # messages that were answered
+    received: List[str] = field(default_factory=list)   # reply texts, in order
+    latencies: List[float] = field(default_factory=list)
+    errors: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class LoadResult:
+    users: List[UserLog]
+    seconds: float
+
+    @property
+    def latencies(self) -> List[float]:
+        return [x for u in self.users for x in u.latencies]
+
+    @property
+    def errors(self) -> Counter:
+        return sum((u.errors for u in self.users), Counter())
+
+    def report(self, title: str) -> str:
+        lat = sorted(self.latencies)
+        q = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) > 1 else lat * 99
+        errors = self.errors
+        server_errors = sum(n for kind, n in errors.items() if kind.startswith("http 5"))
+        return (f"{title}: {len(lat)} answered messages in {self.seconds:.1f} s = "
+                f"{len(lat) / self.seconds:.1f} msg/s; latency p50 {q[49] * 1000:.0f} ms, "
+                f"p95 {q[94] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms; "
+                f"errors {sum(errors.values())} ({server_errors} 5xx) {dict(errors) or ''}")
+
+
+async def rest_user(session: aiohttp.ClientSession, url: str, log: UserLog, texts: List[str]) -> None:
+    for text in texts:
+        started = time.monotonic()
+        try:
+            async with session.post(f"{url}/webhooks/rest/webhook",
+                                    json={"sender": log.conversation_id, "message": text}) as response:
+                if response.status != 200:
+                    log.errors[f"http {response.status}"] += 1
+                    continue
+                replies = await response.json()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            log.errors[type(exc).__name__] += 1
+            continue
+        log.latencies.append(time.monotonic() - started)
+        log.sent.append(text)
+        log.received += [r.get("text") or "" for r in replies]
+
+
+async def socketio_user(url: str, log: UserLog, texts: List[str], quiet: float = 1.0) -> None:
+    """Send, time the first reply, collect the rest until `quiet` seconds pass without one."""
+    client = socketio.AsyncClient(reconnection=False)
+    inbox: asyncio.Queue = asyncio.Queue()
+    confirmed = asyncio.Event()
+    client.on("bot_uttered", lambda data: inbox.put_nowait(data))
+    client.on("session_confirm", lambda *_: confirmed.set())
+    try:
+        await client.connect(url, transports=["websocket"])
+        await client.emit("session_request", {"session_id": log.conversation_id})
+        await asyncio.wait_for(confirmed.wait(), 60)
+        for text in texts:
+            started = time.monotonic()
+            await client.emit("user_uttered", {"message": text, "session_id": log.conversation_id})
+            try:
+                first = await asyncio.wait_for(inbox.get(), 120)
+            except asyncio.TimeoutError:
+                log.errors["no reply"] += 1
+                continue
+            log.latencies.append(time.monotonic() - started)
+            log.sent.append(text)
+            log.received.append(first.get("text") or "")
+            while True:
+                try:
+                    log.received.append((await asyncio.wait_for(inbox.get(), quiet)).get("text") or "")
+                except asyncio.TimeoutError:
+                    break
+        while True:  # stragglers of the last turn
+            try:
+                log.received.append((await asyncio.wait_for(inbox.get(), 3 * quiet)).get("text") or "")
+            except asyncio.TimeoutError:
+                break
+    except (socketio.exceptions.ConnectionError, asyncio.TimeoutError) as exc:
+        log.errors[type(exc).__name__] += 1
+    finally:
+        await client.disconnect()
+
+
+async def run_load(url: str, users: int, messages: int, socketio_share: float = 0.1,
+                   seed: int = 1) -> LoadResult:
+    """`users` concurrent conversations of `messages` messages each through `url`."""
+    rng = random.Random(seed)
+    pools = message_pools()
+    socket_users = round(users * socketio_share)
+    logs = [UserLog(uuid.uuid4().hex, "socketio" if i < socket_users else "rest") for i in range(users)]
+    timeout = aiohttp.ClientTimeout(total=180)
+    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0)) as session:
+        started = time.monotonic()
+        await asyncio.gather(*(
+            socketio_user(url, log, script(rng, pools, messages)) if log.channel == "socketio"
+            else rest_user(session, url, log, script(rng, pools, messages)) for log in logs))
+        return LoadResult(logs, time.monotonic() - started)
+
+
+async def run_parse(url: str, token: str, users: int, messages: int, seed: int = 1) -> LoadResult:
+    """The NLU floor: the same texts through `/model/parse` (no dialogue, no stores)."""
+    rng = random.Random(seed)
+    pools = message_pools()
+    logs = [UserLog(f"parse-{i}", "parse") for i in range(users)]
+
+    async def parse_user(session: aiohttp.ClientSession, log: UserLog) -> None:
+        for text in script(rng, pools, messages):
+            started = time.monotonic()
+            async with session.post(f"{url}/model/parse", params={"token": token},
+                                    json={"text": text}) as response:
+                await response.read()
+                if response.status != 200:
+                    log.errors[f"http {response.status}"] += 1
+                    continue
+            log.latencies.append(time.monotonic() - started)
+
+    timeout = aiohttp.ClientTimeout(total=180)
+    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0)) as session:
+        started = time.monotonic()
+        await asyncio.gather(*(parse_user(session, log) for log in logs))
+        return LoadResult(logs, time.monotonic() - started)
+
+
+def recorded_events(tracker_store_url: str, conversation_ids: List[str]) -> Dict[str, List[dict]]:
+    """The tracker store's events per conversation, read-only (Rasa's own `events` table)."""
+    engine = sa.create_engine(tracker_store_url)
+    events: Dict[str, List[dict]] = defaultdict(list)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text(
+            "SELECT sender_id, data FROM events WHERE sender_id IN :ids ORDER BY id"
+        ).bindparams(sa.bindparam("ids", expanding=True)), {"ids": conversation_ids})
+        for sender_id, data in rows:
+            events[sender_id].append(json.loads(data))
+    engine.dispose()
+    return events
+
+
+def audit(settings: Settings, result: LoadResult) -> List[str]:
+    """Problems found in the stores after a run; empty when nothing was lost or duplicated."""
+    ids = [u.conversation_id for u in result.users]
+    events = recorded_events(settings.tracker_store_url, ids)
+    store = HandoffStore.from_url(settings.database_url)
+    tickets = defaultdict(list)
+    for ticket in store.list_tickets(statuses=("open", "claimed", "resolved"), limit=1_000_000):
+        tickets[ticket.conversation_id].append(ticket)
+    store.dispose()
+    problems = []
+    for user in result.users:
+        recorded = events.get(user.conversation_id, [])
+        said = [e.get("text") for e in recorded if e["event"] == "user"]
+        if not _in_order(user.sent, said):
+            problems.append(f"{user.conversation_id}: {len(user.sent)} answered messages, tracker has "
+                            f"{len(said)} user events not matching them")
+        bot = [e.get("text") or "" for e in recorded if e["event"] == "bot"]
+        if not _in_order(user.received, bot):
+            problems.append(f"{user.conversation_id}: received {len(user.received)} replies, tracker "
+                            f"has {len(bot)} bot events not matching them")
+        escalations = sum(1 for e in recorded if e["event"] == "action" and e.get("name") == ESCALATION_ACTION)
+        found = tickets.get(user.conversation_id, [])
+        if escalations and (len(found) != 1 or found[0].message_count != escalations):
+            problems.append(f"{user.conversation_id}: {escalations} escalations, tickets "
+                            f"{[(t.id, t.message_count) for t in found]}")
+        if not escalations and found:
+            problems.append(f"{user.conversation_id}: no escalation but {len(found)} ticket(s)")
+    return problems
+
+
+def _in_order(expected: List[str], recorded: List[str]) -> bool:
+    """`expected` is a subsequence of `recorded` (a message whose answer was lost in transit may
+    still have been recorded; nothing answered may be missing)."""
+    remaining = iter(recorded)
+    return all(any(item == seen for seen in remaining) for item in expected)
+
+
+def escalated(result: LoadResult, settings: Settings) -> int:
+    events = recorded_events(settings.tracker_store_url, [u.conversation_id for u in result.users])
+    return sum(1 for evs in events.values()
+               if any(e["event"] == "action" and e.get("name") == ESCALATION_ACTION for e in evs))
+
+
+def _print_audit(title: str, settings: Settings, result: LoadResult) -> bool:
+    problems = audit(settings, result)
+    print(f"  audit: {sum(len(u.sent) for u in result.users)} user messages and "
+          f"{sum(len(u.received) for u in result.users)} bot replies checked, "
+          f"{escalated(result, settings)} escalated conversations; "
+          f"{len(problems)} problem(s)", flush=True)
+    for problem in problems[:20]:
+        print(f"    {problem}")
+    return not problems and not any(k.startswith("http 5") for k in result.errors)
+
+
+def bench_ha(args: argparse.Namespace) -> bool:
+    from tests.support.ha import fresh_postgres_database, start_ha
+
+    with tempfile.TemporaryDirectory(prefix="fsgs-load-ha-") as var, fresh_postgres_database() as db:
+        running = start_ha(Path(var), db, replicas=args.replicas, action_servers=args.replicas)
+        try:
+            result = asyncio.run(run_load(running.settings.rasa_url, args.users, args.messages))
+            title = f"{args.replicas} replicas + {args.replicas} action servers behind nginx (PostgreSQL, Redis)"
+            print(result.report(title), flush=True)
+            return _print_audit(title, running.settings, result)
+        finally:
+            running.stack.stop()
+
+
+def bench_single(args: argparse.Namespace) -> bool:
+    from tests.support.stack import start_stack
+
+    with tempfile.TemporaryDirectory(prefix="fsgs-load-one-") as var:
+        running = start_stack(Path(var))
+        try:
+            result = asyncio.run(run_load(running.settings.rasa_url, args.users, args.messages))
+            title = "1 replica, embedded defaults (SQLite, in-memory locks)"
+            print(result.report(title), flush=True)
+            ok = _print_audit(title, running.settings, result)
+            parse = asyncio.run(run_parse(running.settings.rasa_url, running.settings.rasa_auth_token,
+                                          args.users, args.messages))
+            print(parse.report("parse only (/model/parse on that replica, the floor)"), flush=True)
+            return ok
+        finally:
+            running.stack.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--messages", type=int, default=20)
+    parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--setups", nargs="+", choices=("ha", "single"), default=["ha", "single"])
+    args = parser.parse_args()
+    print(f"{args.users} users x {args.messages} messages", flush=True)
+    runs = {"ha": bench_ha, "single": bench_single}
+    ok = [runs[name](args) for name in args.setups]
+    return 0 if all(ok) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
