@@ -20,14 +20,15 @@ TRAIN_INPUTS := config.yml domain.yml $(wildcard nlu_data/*.yml stories/*.yml) \
 	bot/nlp/components.py $(SPACY_PIPELINE)
 
 .PHONY: help install widget browser spacy train run shell test validate test-stories test-python bench-nlu \
-	bench-handoff clean
+	bench-handoff clean nginx run-ha bench-load
 
 help:
 	@echo "make run     start the assistant (Rasa :5005, actions :5055, web :8000)"
 	@echo "make test    set up and run every test"
 	@echo "make shell   chat in the terminal"
 	@echo "make train   (re)train if data or config changed; newest model in models/"
-	@echo "make bench-nlu | bench-handoff"
+	@echo "make run-ha  2 Rasa replicas + 2 action servers behind nginx, PostgreSQL + Redis (docs/production.md)"
+	@echo "make bench-nlu | bench-handoff | bench-load"
 
 $(STAMPS)/installed: pyproject.toml requirements/constraints.txt
 	@test -n "$(PYTHON_3_10)" || { echo "Python 3.10 is required (Rasa 3.6 does not run on 3.11+)"; exit 1; }
@@ -66,6 +67,20 @@ train: $(TRAINED)
 run: $(TRAINED)
 	$(BIN)/fsgs-bot run
 
+# Debian's nginx for the multi-replica setup and its tests (nothing is started as a service).
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y nginx-light; }
+
+# Production stores default to this machine's PostgreSQL and Redis; set the variables to override.
+HA_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/fsgs
+HA_REDIS_URL ?= redis://127.0.0.1:6379/1
+run-ha: $(TRAINED) nginx
+	@createdb -h 127.0.0.1 -U postgres fsgs 2>/dev/null || true  # the default database, once
+	DATABASE_URL=$${DATABASE_URL:-$(HA_DATABASE_URL)} TRACKER_STORE_URL=$${TRACKER_STORE_URL:-$(HA_DATABASE_URL)} \
+		REDIS_URL=$${REDIS_URL:-$(HA_REDIS_URL)} $(BIN)/fsgs-bot run-ha
+
 shell: $(TRAINED)
 	$(BIN)/fsgs-bot shell
 
@@ -77,7 +92,7 @@ test-stories: $(TRAINED)
 	$(BIN)/rasa test core --stories tests/ --model models --fail-on-prediction-errors \
 		--out results/core
 
-test-python: $(TRAINED)
+test-python: $(TRAINED) nginx
 	$(BIN)/pytest
 
 test: validate test-stories test-python
@@ -87,6 +102,9 @@ bench-nlu: $(TRAINED)
 
 bench-handoff: $(STAMPS)/installed
 	$(BIN)/python bench/handoff_bench.py
+
+bench-load: $(TRAINED) nginx
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf build models results $(STAMPS)

@@ -27,7 +27,7 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Tuple
 
 import aiohttp
 import socketio
@@ -40,6 +40,8 @@ from bot.handoff.store import HandoffStore  # noqa: E402
 from bot.settings import PROJECT_ROOT, Settings  # noqa: E402
 
 ESCALATION_INTENTS = {"personal_advice", "request_human", "emergency"}
+# Answers to the bot's own questions: out of context they rightly get no reply.
+REPLIES_ONLY = {"affirm", "deny"}
 ESCALATION_ACTION = "action_escalate_to_human"
 MIX = (("question", 0.78), ("fallback", 0.10), ("escalation", 0.12))
 
@@ -48,6 +50,8 @@ def message_pools(path: Path = PROJECT_ROOT / "tests" / "data" / "nlu_holdout.ym
     """Held-out texts (never trained on) by kind; fallbacks are made-up words."""
     pools: Dict[str, List[str]] = {"question": [], "escalation": []}
     for block in yaml.safe_load(path.read_text())["nlu"]:
+        if block["intent"] in REPLIES_ONLY:
+            continue
         kind = "escalation" if block["intent"] in ESCALATION_INTENTS else "question"
         pools[kind] += [line[2:].strip() for line in block["examples"].splitlines() if line.startswith("- ")]
     rng = random.Random(7)
@@ -67,7 +71,8 @@ class UserLog:
 
     conversation_id: str
     channel: str
-    sent: List[str] = field(default_factory=list)       # messages that were answered
+    sent: List[str] = field(default_factory=list)       # messages the server accepted
+    unanswered: int = 0                                 # socket.io: accepted, no reply came
     received: List[str] = field(default_factory=list)   # reply texts, in order
     latencies: List[float] = field(default_factory=list)
     errors: Counter = field(default_factory=Counter)
@@ -90,11 +95,13 @@ class LoadResult:
         lat = sorted(self.latencies)
         q = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) > 1 else lat * 99
         errors = self.errors
+        silent = sum(u.unanswered for u in self.users)
         server_errors = sum(n for kind, n in errors.items() if kind.startswith("http 5"))
         return (f"{title}: {len(lat)} answered messages in {self.seconds:.1f} s = "
                 f"{len(lat) / self.seconds:.1f} msg/s; latency p50 {q[49] * 1000:.0f} ms, "
                 f"p95 {q[94] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms; "
-                f"errors {sum(errors.values())} ({server_errors} 5xx) {dict(errors) or ''}")
+                f"errors {sum(errors.values())} ({server_errors} 5xx) {dict(errors) or ''}"
+                + (f"; {silent} socket.io message(s) without a reply" if silent else ""))
 
 
 async def rest_user(session: aiohttp.ClientSession, url: str, log: UserLog, texts: List[str]) -> None:
@@ -115,7 +122,8 @@ async def rest_user(session: aiohttp.ClientSession, url: str, log: UserLog, text
         log.received += [r.get("text") or "" for r in replies]
 
 
-async def socketio_user(url: str, log: UserLog, texts: List[str], quiet: float = 1.0) -> None:
+async def socketio_user(url: str, log: UserLog, texts: List[str], quiet: float = 1.0,
+                        reply_timeout: float = 60.0) -> None:
     """Send, time the first reply, collect the rest until `quiet` seconds pass without one."""
     client = socketio.AsyncClient(reconnection=False)
     inbox: asyncio.Queue = asyncio.Queue()
@@ -129,13 +137,13 @@ async def socketio_user(url: str, log: UserLog, texts: List[str], quiet: float =
         for text in texts:
             started = time.monotonic()
             await client.emit("user_uttered", {"message": text, "session_id": log.conversation_id})
+            log.sent.append(text)
             try:
-                first = await asyncio.wait_for(inbox.get(), 120)
+                first = await asyncio.wait_for(inbox.get(), reply_timeout)
             except asyncio.TimeoutError:
-                log.errors["no reply"] += 1
+                log.unanswered += 1  # the audit tells a lost reply from a silent bot
                 continue
             log.latencies.append(time.monotonic() - started)
-            log.sent.append(text)
             log.received.append(first.get("text") or "")
             while True:
                 try:
@@ -208,7 +216,8 @@ def recorded_events(tracker_store_url: str, conversation_ids: List[str]) -> Dict
 
 
 def audit(settings: Settings, result: LoadResult) -> List[str]:
-    """Problems found in the stores after a run; empty when nothing was lost or duplicated."""
+    """Problems found in the stores after a run; empty when nothing was lost or duplicated.
+    A user who saw no error must have received exactly the replies recorded for them."""
     ids = [u.conversation_id for u in result.users]
     events = recorded_events(settings.tracker_store_url, ids)
     store = HandoffStore.from_url(settings.database_url)
@@ -220,11 +229,11 @@ def audit(settings: Settings, result: LoadResult) -> List[str]:
     for user in result.users:
         recorded = events.get(user.conversation_id, [])
         said = [e.get("text") for e in recorded if e["event"] == "user"]
-        if not _in_order(user.sent, said):
-            problems.append(f"{user.conversation_id}: {len(user.sent)} answered messages, tracker has "
+        if not (_in_order(user.sent, said) if user.errors else user.sent == said):
+            problems.append(f"{user.conversation_id}: {len(user.sent)} accepted messages, tracker has "
                             f"{len(said)} user events not matching them")
         bot = [e.get("text") or "" for e in recorded if e["event"] == "bot"]
-        if not _in_order(user.received, bot):
+        if not (_in_order(user.received, bot) if user.errors else user.received == bot):
             problems.append(f"{user.conversation_id}: received {len(user.received)} replies, tracker "
                             f"has {len(bot)} bot events not matching them")
         escalations = sum(1 for e in recorded if e["event"] == "action" and e.get("name") == ESCALATION_ACTION)
@@ -293,15 +302,69 @@ def bench_single(args: argparse.Namespace) -> bool:
             running.stack.stop()
 
 
+async def push_delivery(url: str, token: str, users: int = 20, pushes: int = 5) -> Tuple[int, int, List[float]]:
+    """Socket.io users spread over the replicas; staff messages pushed through Rasa's HTTP API
+    (any replica). Returns (delivered, pushed, push-to-socket latencies)."""
+    from bot.handoff.delivery import RasaClient
+
+    rasa = RasaClient(url, token)
+    clients, inboxes = [], []
+    for _ in range(users):
+        client, inbox, session = socketio.AsyncClient(reconnection=False), asyncio.Queue(), uuid.uuid4().hex
+        client.on("bot_uttered", lambda data, inbox=inbox: inbox.put_nowait((time.monotonic(), data)))
+        await client.connect(url, transports=["websocket"])
+        await client.emit("session_request", {"session_id": session})
+        await client.emit("user_uttered", {"message": "hello", "session_id": session})
+        clients.append((client, session))
+        inboxes.append(inbox)
+    await asyncio.sleep(5)
+    for inbox in inboxes:
+        while not inbox.empty():
+            inbox.get_nowait()
+    sent_at = {}
+    for n in range(pushes):
+        for client, session in clients:
+            sent_at[(session, n)] = time.monotonic()
+            await rasa.push(session, f"staff {n}", "Care team")
+    await asyncio.sleep(5)
+    latencies = []
+    for (client, session), inbox in zip(clients, inboxes):
+        while not inbox.empty():
+            at, data = inbox.get_nowait()
+            n = int(data["text"].split()[-1])
+            latencies.append(at - sent_at[(session, n)])
+        await client.disconnect()
+    return len(latencies), len(sent_at), sorted(latencies)
+
+
+def bench_push(args: argparse.Namespace) -> bool:
+    """Staff pushes to socket.io users with and without python-socketio's Redis manager."""
+    from tests.support.ha import fresh_postgres_database, start_ha
+
+    for redis in (True, False):
+        with tempfile.TemporaryDirectory(prefix="fsgs-push-") as var, fresh_postgres_database() as db:
+            running = start_ha(Path(var), db, **({} if redis else {"REDIS_URL": ""}))
+            try:
+                delivered, pushed, lat = asyncio.run(push_delivery(
+                    running.settings.rasa_url, running.settings.rasa_auth_token))
+            finally:
+                running.stack.stop()
+        median = f", median push-to-socket {statistics.median(lat) * 1000:.0f} ms" if lat else ""
+        print(f"socket.io pushes through 2 replicas, {'Redis manager' if redis else 'no shared manager'}: "
+              f"{delivered}/{pushed} delivered{median}", flush=True)
+    return True
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--messages", type=int, default=20)
     parser.add_argument("--replicas", type=int, default=2)
-    parser.add_argument("--setups", nargs="+", choices=("ha", "single"), default=["ha", "single"])
+    parser.add_argument("--setups", nargs="+", choices=("ha", "single", "push"), default=["ha", "single"],
+                        help="push: staff messages to socket.io users with and without the Redis manager")
     args = parser.parse_args()
     print(f"{args.users} users x {args.messages} messages", flush=True)
-    runs = {"ha": bench_ha, "single": bench_single}
+    runs = {"ha": bench_ha, "single": bench_single, "push": bench_push}
     ok = [runs[name](args) for name in args.setups]
     return 0 if all(ok) else 1
 

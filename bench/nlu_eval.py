@@ -62,7 +62,11 @@ def _timed(run: Callable[[], object]) -> Tuple[object, float]:
 
 
 def _run(command: List[str]) -> None:
-    subprocess.run(command, check=True, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL)
+    """Runs quietly; the output is shown only if the command fails."""
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        done.check_returncode()
 
 
 def train_rasa_nlu(config: Path, out_dir: Path, name: str) -> Tuple[Path, float]:

@@ -83,7 +83,7 @@ class TelegramInput(telegram.TelegramInput):
 
         @blueprint.listener("after_server_stop")
         async def close_bot_session(*_: Any) -> None:
-            await self.get_output_channel().close()
+            await self.get_output_channel().session.close()
 
         return blueprint
 

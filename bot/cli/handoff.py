@@ -16,6 +16,7 @@ import sys
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, List, Sequence
 
+from bot.conversations import TrackerEvents
 from bot.handoff.delivery import DeliveryError
 from bot.handoff.desk import StaffDesk
 from bot.handoff.models import ACTIVE_STATUSES, STATUSES, utcnow
@@ -72,10 +73,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="apply escalations queued offline while the database was down"
                         ).set_defaults(handler=_guarded(_replay))
 
-    purge = subparsers.add_parser("purge", parents=[as_json],
-                                  help="delete resolved tickets older than a duration")
+    purge = subparsers.add_parser(
+        "purge", parents=[as_json],
+        help="delete resolved tickets and idle conversations older than a duration")
     purge.add_argument("--older-than", required=True, metavar="DURATION",
-                       help="e.g. 90d, 12w or 48h (time since the ticket was resolved)")
+                       help="e.g. 90d, 12w or 48h (since the ticket was resolved, or since the "
+                            "conversation's last event)")
     purge.set_defaults(handler=_guarded(_purge))
 
 
@@ -252,8 +255,13 @@ def parse_duration(text: str) -> timedelta:
 def _purge(args: argparse.Namespace, store: HandoffStore) -> int:
     before = utcnow() - parse_duration(args.older_than)
     purged = store.purge_resolved(before)
+    conversations = TrackerEvents(get_settings().tracker_store_url)
+    try:
+        idle = conversations.purge_idle(before)
+    finally:
+        conversations.dispose()
     if args.json:
-        return _print_json({"purged": purged, "resolved_before": before})
+        return _print_json({"purged": purged, "resolved_before": before, "conversations": idle})
     print(f"deleted {purged} ticket(s) resolved before {_when(before)}, with their events, "
-          "notes and messages")
+          f"notes and messages, and {idle} conversation(s) idle since then")
     return 0

@@ -70,4 +70,4 @@ async def register_webhook(settings: Settings, url: str, drop_pending_updates: b
         me = await bot.get_me()
         return {**webhook, "username": me.username}
     finally:
-        await bot.close()
+        await bot.session.close()

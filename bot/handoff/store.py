@@ -556,9 +556,24 @@ class HandoffStore:
 
     def purge_resolved(self, before: datetime) -> int:
         """Delete tickets resolved before `before` with their events, notes and messages."""
+        return self._delete_tickets(
+            select(Ticket.id).where(Ticket.status == "resolved", Ticket.resolved_at < before))
+
+    def tickets_for(self, conversation_id: str) -> List[TicketView]:
+        """Every ticket of one conversation, oldest first, whatever its status (data export)."""
+        with self._read() as session:
+            rows = session.execute(select(Ticket).where(Ticket.conversation_id == conversation_id)
+                                   .order_by(Ticket.id)).scalars()
+            return [_view(TicketView, row) for row in rows]
+
+    def delete_conversation(self, conversation_id: str) -> int:
+        """Delete every ticket of one conversation, with its events, notes and messages (a user's
+        erasure request); returns how many tickets."""
+        return self._delete_tickets(select(Ticket.id).where(Ticket.conversation_id == conversation_id))
+
+    def _delete_tickets(self, which) -> int:
         with self._write() as session:
-            old = select(Ticket.id).where(Ticket.status == "resolved", Ticket.resolved_at < before)
-            ids = list(session.execute(old).scalars())
+            ids = list(session.execute(which).scalars())
             for child in (TicketEvent, Note, StaffMessage):
                 session.execute(delete(child).where(child.ticket_id.in_(ids)))
             session.execute(delete(Ticket).where(Ticket.id.in_(ids)))

@@ -45,11 +45,8 @@ async def demo(request: Request):
     settings = request.app.ctx.settings
     config = {
         "socketUrl": settings.rasa_url,
-        "disclaimer": (
-            "This assistant gives general information about FSGS. It is not medical advice and "
-            f"cannot see your records. In an emergency, call {settings.emergency_number}. For "
-            f"questions about your own care, contact {settings.care_team_contact} or choose "
-            "\"Talk to a person\"."),
+        "disclaimer": ("General information about FSGS, not medical advice. In an emergency, "
+                       f"call {settings.emergency_number}."),
     }
     html = request.app.ctx.templates.get_template("widget_demo.html").render(
         config=json.dumps(config).replace("</", "<\\/"))

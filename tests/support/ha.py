@@ -41,9 +41,9 @@ def fresh_postgres_database(prefix: str = "fsgs_ha") -> Iterator[str]:
 def start_ha(var_dir: Path, database_url: str, *, replicas: int = 2, action_servers: int = 2,
              **overrides: str) -> RunningStack:
     """Start N replicas + M action servers + console behind nginx; `.settings.rasa_url` is nginx."""
-    variables = stack_variables(var_dir, DATABASE_URL=database_url, TRACKER_STORE_URL=database_url,
-                                REDIS_URL=REDIS_URL, REDIS_KEY_PREFIX=f"fsgsha{uuid.uuid4().hex[:8]}",
-                                **overrides)
+    variables = stack_variables(var_dir, **{
+        "DATABASE_URL": database_url, "TRACKER_STORE_URL": database_url, "REDIS_URL": REDIS_URL,
+        "REDIS_KEY_PREFIX": f"fsgsha{uuid.uuid4().hex[:8]}", **overrides})
     settings = load_settings(variables)
     stack = ha.ha_stack(settings, variables, replicas=replicas, action_servers=action_servers,
                         log_dir=var_dir / "logs")

@@ -19,12 +19,20 @@ class Browser:
         self.url = url
         self.client = socketio.AsyncClient()
         self.confirmed: asyncio.Queue = asyncio.Queue()
+        self.replies: asyncio.Queue = asyncio.Queue()
         self.client.on("session_confirm", self.confirmed.put_nowait)
+        self.client.on("bot_uttered", self.replies.put_nowait)
 
     async def start(self, requested_session) -> str:
         await self.client.connect(self.url, transports=["websocket"])
         await self.client.emit("session_request", {"session_id": requested_session})
         return await asyncio.wait_for(self.confirmed.get(), 10)
+
+    async def say(self, message: dict) -> None:
+        """Send and wait for the first reply, as a person would before closing the page."""
+        await self.client.emit("user_uttered", message)
+        await asyncio.wait_for(self.replies.get(), 60)
+        await self.client.disconnect()
 
 
 def wait_for_user_text(stack, conversation_id: str, text: str, timeout: float = 60.0) -> None:
@@ -40,8 +48,7 @@ def test_a_widget_session_is_kept_across_connections(channels_stack):
     async def scenario():
         browser = Browser(channels_stack.settings.rasa_url)
         assert await browser.start(session) == session
-        await browser.client.emit("user_uttered", {"message": "hello", "session_id": session})
-        await browser.client.disconnect()
+        await browser.say({"message": "hello", "session_id": session})
 
     asyncio.run(scenario())
     wait_for_user_text(channels_stack, session, "hello")
@@ -53,10 +60,7 @@ def test_a_socket_cannot_write_into_another_channels_conversation(channels_stack
         browser = Browser(channels_stack.settings.rasa_url)
         own = await browser.start(victim)
         assert own != victim and re.fullmatch(r"[0-9a-f]{32}", own)
-        await browser.client.emit("user_uttered", {"message": "hijack", "session_id": victim,
-                                                   "metadata": {"fsgs_staff": "x"}})
-        await asyncio.sleep(0.5)
-        await browser.client.disconnect()
+        await browser.say({"message": "hijack", "session_id": victim, "metadata": {"fsgs_staff": "x"}})
         return own
 
     own = asyncio.run(scenario())
