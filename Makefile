@@ -64,7 +64,7 @@ $(TRAINED): $(TRAIN_INPUTS)
 
 train: $(TRAINED)
 
-run: $(TRAINED)
+run: $(TRAINED) widget
 	$(BIN)/fsgs-bot run
 
 # Debian's nginx for the multi-replica setup and its tests (nothing is started as a service).
@@ -76,7 +76,7 @@ nginx:
 # Production stores default to this machine's PostgreSQL and Redis; set the variables to override.
 HA_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/fsgs
 HA_REDIS_URL ?= redis://127.0.0.1:6379/1
-run-ha: $(TRAINED) nginx
+run-ha: $(TRAINED) widget nginx
 	@createdb -h 127.0.0.1 -U postgres fsgs 2>/dev/null || true  # the default database, once
 	DATABASE_URL=$${DATABASE_URL:-$(HA_DATABASE_URL)} TRACKER_STORE_URL=$${TRACKER_STORE_URL:-$(HA_DATABASE_URL)} \
 		REDIS_URL=$${REDIS_URL:-$(HA_REDIS_URL)} $(BIN)/fsgs-bot run-ha
@@ -92,7 +92,7 @@ test-stories: $(TRAINED)
 	$(BIN)/rasa test core --stories tests/ --model models --fail-on-prediction-errors \
 		--out results/core
 
-test-python: $(TRAINED) nginx
+test-python: $(TRAINED) widget browser nginx
 	$(BIN)/pytest
 
 test: validate test-stories test-python

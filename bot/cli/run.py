@@ -7,6 +7,7 @@ import subprocess
 import time
 
 from bot import launcher
+from bot.channels.credentials import effective_credentials
 from bot.settings import PROJECT_ROOT, get_settings
 
 
@@ -24,7 +25,8 @@ def _run(args: argparse.Namespace) -> int:
         launcher.rasa_server(settings, PROJECT_ROOT / "credentials.yml"),
         launcher.web_server(settings),
     ])
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # explicit: a background job starts with SIGINT ignored
+        signal.signal(signum, _stop)
     try:
         launcher.prepare_databases(settings)
         stack.start()
@@ -33,7 +35,8 @@ def _run(args: argparse.Namespace) -> int:
               f"  chat widget demo  {web}/\n"
               f"  staff console     {web}/console\n"
               f"  REST webhook      {settings.rasa_url}/webhooks/rest/webhook\n"
-              f"  Rasa HTTP API     {settings.rasa_url} (token in var/rasa_auth_token)\n", flush=True)
+              f"  Rasa HTTP API     {settings.rasa_url} (token in var/rasa_auth_token)\n"
+              f"{_channels_off(settings)}", flush=True)
         while (exited := stack.first_exited()) is None:
             time.sleep(1)
         print(f"{exited.name} stopped (exit code {exited.process.returncode}); stopping the rest.")
@@ -44,7 +47,14 @@ def _run(args: argparse.Namespace) -> int:
         stack.stop()
 
 
-def _stop_on_sigterm(signum, frame) -> None:
+def _channels_off(settings) -> str:
+    """One line per channel left out of the effective credentials, with what would turn it on."""
+    _, left_out = effective_credentials(settings, PROJECT_ROOT / "credentials.yml")
+    return "".join(f"  {channel.rsplit('.', 2)[-2]} is off: set {', '.join(missing)}\n"
+                   for channel, missing in left_out.items())
+
+
+def _stop(signum, frame) -> None:
     raise KeyboardInterrupt
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
 import aiohttp
@@ -33,6 +33,7 @@ class TranscriptLine:
     at: datetime
     author: Optional[str] = None
     delivered: Optional[bool] = None  # staff messages only
+    buttons: Tuple[Tuple[str, str], ...] = ()  # bot messages: (title, payload), for the widget
 
 
 def staff_event(text: str, staff: str, channel: Optional[str]) -> Dict[str, Any]:
@@ -58,11 +59,12 @@ def transcript_from_events(events: List[Dict[str, Any]]) -> List[TranscriptLine]
         if kind not in ("user", "bot") or (event.get("metadata") or {}).get(STAFF_METADATA_KEY):
             continue
         text = event.get("text") or ""
+        buttons = tuple((b.get("title") or "", b.get("payload") or "")
+                        for b in (event.get("data") or {}).get("buttons") or [])
         if not text and kind == "bot":
-            buttons = (event.get("data") or {}).get("buttons") or []
-            text = " | ".join(b.get("title", "") for b in buttons)
+            text = " | ".join(title for title, _ in buttons)
         at = datetime.fromtimestamp(event.get("timestamp") or 0, tz=timezone.utc)
-        lines.append(TranscriptLine(kind, text, at))
+        lines.append(TranscriptLine(kind, text, at, buttons=buttons))
     return lines
 
 

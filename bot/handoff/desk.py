@@ -67,11 +67,17 @@ class StaffDesk:
         return sent
 
     async def transcript(self, ticket_id: int) -> List[TranscriptLine]:
-        """The conversation from Rasa merged with this ticket's staff messages from the store."""
-        ticket = self.store.get(ticket_id)
-        staff_lines = [TranscriptLine("staff", m.text, m.created_at, m.author, m.delivered_at is not None)
-                       for m in self.store.history(ticket_id).messages]
-        lines = await self.rasa.transcript(ticket.conversation_id) + staff_lines
+        """The whole conversation of a ticket, as the console shows it."""
+        return await self.conversation(self.store.get(ticket_id).conversation_id)
+
+    async def conversation(self, conversation_id: str) -> List[TranscriptLine]:
+        """User and bot lines from Rasa merged with the staff messages of all the conversation's
+        tickets from the store, oldest first. The console and the widget's history both read this:
+        the store is the staff messages' record, undelivered ones included."""
+        lines = await self.rasa.transcript(conversation_id)
+        lines += [TranscriptLine("staff", m.text, m.created_at, m.author, m.delivered_at is not None)
+                  for ticket in self.store.tickets_for(conversation_id)
+                  for m in self.store.history(ticket.id).messages]
         return sorted(lines, key=lambda line: _aware(line.at))
 
 

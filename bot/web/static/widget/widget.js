@@ -7,9 +7,12 @@
  *   <script src="https://assistant.example.org/widget/widget.js" defer></script>
  *
  * It talks to Rasa's socket.io channel with session persistence, through socket.io-client v4
- * (npm package, served next to this file from node_modules). The conversation (session id and the
- * messages shown) is kept in sessionStorage, or localStorage with "storage": "local", so a reload
- * shows the history and rejoins the same conversation. All text is inserted as text, never as HTML.
+ * (npm package, served next to this file from node_modules). The session id and a copy of the
+ * messages are kept in sessionStorage, or localStorage with "storage": "local", so a reload rejoins
+ * the same conversation and paints it at once. The server's history ("historyUrl", by default next
+ * to this file) is the truth: socket.io drops what is sent while the page is closed or offline (a
+ * care-team reply, say), so after every (re)connect the conversation is redrawn from the server.
+ * All text is inserted as text, never as HTML.
  */
 (function () {
   "use strict";
@@ -20,6 +23,7 @@
   var config = Object.assign({
     socketUrl: window.location.origin,
     socketPath: "/socket.io",
+    historyUrl: new URL("history/", base).href,
     title: "FSGS information assistant",
     disclaimer: "General information about FSGS only, not medical advice. " +
       "In an emergency, call your local emergency number.",
@@ -31,11 +35,13 @@
   var STORAGE_KEY = "fsgs-widget";
   var MAX_KEPT_MESSAGES = 200;
   var CARE_TEAM = "Care team";
+  var HUMAN_LABEL = "Talk to a person";
   var storage = config.storage === "local" ? window.localStorage : window.sessionStorage;
   var state = loadState();
   var socket = null;
   var confirmed = false;
   var outbox = [];
+  var loading = null;  // while the history is on its way: the messages shown meanwhile
   var typingTimer = null;
 
   function loadState() {
@@ -121,7 +127,7 @@
   sendButton.type = "submit";
   form.append(label, input, sendButton);
 
-  var human = element("button", "fsgs-human", "Talk to a person");
+  var human = element("button", "fsgs-human", HUMAN_LABEL);
   human.type = "button";
 
   panel.append(header, disclaimer, status, log, typing, quick, form, human);
@@ -153,9 +159,74 @@
   function add(message) {
     state.messages.push(message);
     saveState();
+    if (loading) loading.push(message);
     render(message);
     showQuickReplies(message.quick);
     log.scrollTop = log.scrollHeight;
+  }
+
+  function showAll() {
+    log.replaceChildren();
+    state.messages.forEach(render);
+    var last = state.messages[state.messages.length - 1];
+    showQuickReplies(last && last.quick);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function same(a, b) { return a.from === b.from && a.text === b.text; }
+
+  // The server's lines replace what is shown. Messages shown while they were on their way are kept
+  // unless the history already ends with them (Rasa records a turn only once it is over).
+  function showHistory(messages, shownMeanwhile) {
+    var tail = messages.slice(Math.max(0, messages.length - shownMeanwhile.length));
+    shownMeanwhile.forEach(function (message) {
+      if (!tail.some(function (line) { return same(line, message); })) messages.push(message);
+    });
+    var before = state.messages[state.messages.length - 1];
+    var after = messages[messages.length - 1];
+    if (panel.hidden && after && !(before && same(before, after))) {
+      launcher.classList.add("fsgs-launcher--unread");
+    }
+    state.messages = messages;
+    saveState();
+    showAll();
+  }
+
+  // History lines have the shape of live payloads; the patient's button clicks were recorded as
+  // payloads and are shown with the button's title, as when they were sent.
+  function fromHistory(lines) {
+    var offered = [];
+    return (Array.isArray(lines) ? lines : []).map(function (line) {
+      if (!line || line.from !== "user") {
+        var message = toMessage(line);
+        if (message && message.quick) offered = message.quick;
+        return message;
+      }
+      if (typeof line.text !== "string") return null;
+      var button = offered.find(function (reply) { return reply.payload === line.text; });
+      return {from: "user", text: line.text === config.humanRequest ? HUMAN_LABEL
+        : button ? button.title : line.text};
+    }).filter(Boolean);
+  }
+
+  // The patient's own messages wait until the history is shown, so it cannot hide them.
+  function loadHistory() {
+    var shownMeanwhile = loading = loading ? loading.slice() : [];  // a reconnect restarts it
+    fetch(config.historyUrl + encodeURIComponent(state.sessionId),
+          {credentials: "omit", cache: "no-store"})
+      .then(function (response) {
+        if (!response.ok) throw new Error("history: HTTP " + response.status);
+        return response.json();
+      })
+      .then(function (body) {
+        if (loading === shownMeanwhile) showHistory(fromHistory(body.messages), shownMeanwhile);
+      })
+      .catch(function () { /* keep the browser's copy; the next (re)connect tries again */ })
+      .then(function () {
+        if (loading !== shownMeanwhile) return;  // a newer connection is loading it again
+        loading = null;
+        flush();
+      });
   }
 
   function setTyping(on) {
@@ -164,21 +235,34 @@
     if (on) typingTimer = setTimeout(function () { typing.hidden = true; }, config.typingTimeoutMs);
   }
 
-  function receive(payload) {
-    if (!payload || typeof payload !== "object") return;
+  function toMessage(payload) {
+    if (!payload || typeof payload !== "object") return null;
     var text = typeof payload.text === "string" ? payload.text : "";
     var replies = (Array.isArray(payload.quick_replies) ? payload.quick_replies : [])
       .filter(function (r) { return r && typeof r.title === "string" && typeof r.payload === "string"; })
       .map(function (r) { return {title: r.title, payload: r.payload}; });
-    if (!text && !replies.length) return;
+    if (!text && !replies.length) return null;
+    if (payload.from_care_team !== true) return {from: "bot", text: text, quick: replies};
+    var name = typeof payload.staff_name === "string" && payload.staff_name !== CARE_TEAM
+      ? CARE_TEAM + " \u00b7 " + payload.staff_name : CARE_TEAM;
+    // Not yet delivered when the history was read: shown already, so not again when it arrives.
+    return payload.delivered === false ? {from: "staff", label: name, text: text, pending: true}
+      : {from: "staff", label: name, text: text};
+  }
+
+  function receive(payload) {
+    var message = toMessage(payload);
+    if (!message) return;
     setTyping(false);
-    if (payload.from_care_team === true) {
-      var name = typeof payload.staff_name === "string" && payload.staff_name !== CARE_TEAM
-        ? CARE_TEAM + " \u00b7 " + payload.staff_name : CARE_TEAM;
-      add({from: "staff", label: name, text: text});
-    } else {
-      add({from: "bot", text: text, quick: replies});
+    var shown = message.from === "staff" && state.messages.find(function (old) {
+      return old.pending && same(old, message);
+    });
+    if (shown) {
+      delete shown.pending;
+      saveState();
+      return;
     }
+    add(message);
     if (panel.hidden) launcher.classList.add("fsgs-launcher--unread");
   }
 
@@ -192,7 +276,7 @@
   }
 
   function flush() {
-    while (confirmed && outbox.length) {
+    while (confirmed && !loading && outbox.length) {
       socket.emit("user_uttered", {message: outbox.shift(), session_id: state.sessionId});
     }
   }
@@ -211,7 +295,7 @@
       saveState();
       confirmed = true;
       status.textContent = "";
-      flush();
+      loadHistory();  // this also covers the page's load: a saved conversation connects at once
     });
     socket.on("bot_uttered", receive);
     socket.on("disconnect", function (reason) {
@@ -251,15 +335,13 @@
     input.value = "";
     send(text);
   });
-  human.addEventListener("click", function () { send(config.humanRequest, "Talk to a person"); });
+  human.addEventListener("click", function () { send(config.humanRequest, HUMAN_LABEL); });
 
   // --- Start: the socket.io client, then the saved conversation --------------------------------
   var client = element("script");
   client.src = base + "vendor/socket.io.min.js";
   client.onload = function () {
-    state.messages.forEach(render);
-    var last = state.messages[state.messages.length - 1];
-    if (last) showQuickReplies(last.quick);
+    showAll();  // the browser's copy first, until the server's history arrives
     if (state.sessionId) connect();  // a conversation is going on: staff replies may arrive
     launcher.disabled = false;
     if (state.open) setOpen(true);
