@@ -75,7 +75,8 @@ class StaffDesk:
         tickets from the store, oldest first. The console and the widget's history both read this:
         the store is the staff messages' record, undelivered ones included."""
         lines = await self.rasa.transcript(conversation_id)
-        lines += [TranscriptLine("staff", m.text, m.created_at, m.author, m.delivered_at is not None)
+        lines += [TranscriptLine("staff", m.text, m.created_at, m.author,
+                                 m.delivered_at is not None)
                   for ticket in self.store.tickets_for(conversation_id)
                   for m in self.store.history(ticket.id).messages]
         return sorted(lines, key=lambda line: _aware(line.at))

@@ -76,8 +76,8 @@ def widget_message(line: TranscriptLine) -> Dict[str, Any]:
     if line.role == "staff":
         return {"from": "staff", "text": line.text, "from_care_team": True,
                 "staff_name": CARE_TEAM_LABEL, "delivered": bool(line.delivered)}
-    return {"from": "bot", "text": line.text,
-            "quick_replies": [{"title": title, "payload": payload} for title, payload in line.buttons]}
+    return {"from": "bot", "text": line.text, "quick_replies": [
+        {"title": title, "payload": payload} for title, payload in line.buttons]}
 
 
 @bp.get(HISTORY_PATH + "<session_id:str>", ctx_public=True, ctx_api=True)

@@ -1,12 +1,16 @@
 """The website chat widget in a real browser against the real stack (Rasa, action server, web page).
 
 A patient asks a question and gets the curated answer, reloads and still sees the conversation,
-loses the connection and gets it back, picks a suggested reply, asks for a person and sees the nurse's reply labelled as the
-care team. Screenshots (desktop and phone) go to artifacts/ for a person to look at.
+loses the connection and gets it back, picks a suggested reply, asks for a person and sees the
+nurse's reply labelled as the care team. Another patient asks for a person and closes the page; the
+nurse answers meanwhile (socket.io drops the message, yet it counts as delivered), and the patient
+sees the answer on coming back. Screenshots (desktop and phone) go to artifacts/ for a person to
+look at.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import pytest
@@ -23,6 +27,7 @@ NURSE = "nurse@example.org"
 DEFINITION = "FSGS stands for focal segmental glomerulosclerosis"
 TREATMENT = "Treatment depends on the type of FSGS."
 STAFF_TEXT = "Hello, I'm Alex, a renal nurse. I have read your messages."
+LATE_TEXT = "Sorry we missed you. Your nephrologist will call you tomorrow morning."
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +37,12 @@ def stack(tmp_path_factory):
     running = start_stack(tmp_path_factory.mktemp("widget"), web=True)
     yield running
     running.stack.stop()
+
+
+def record_errors(page: Page, errors: list) -> None:
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("response", lambda r: r.status >= 400 and errors.append(f"{r.status} {r.url}"))
 
 
 async def screenshot(page: Page, name: str) -> None:
@@ -52,9 +63,7 @@ def test_patient_chats_reloads_reconnects_and_gets_the_care_teams_reply(stack):
                                                        args=CHROMIUM_ARGS)
             page = await browser.new_page(viewport=DESKTOP)
             errors = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-            page.on("response", lambda r: r.status >= 400 and errors.append(f"{r.status} {r.url}"))
+            record_errors(page, errors)
             sockets = []  # the widget's websockets, routed through Playwright so we can drop them
 
             def route(websocket):
@@ -113,6 +122,60 @@ def test_patient_chats_reloads_reconnects_and_gets_the_care_teams_reply(stack):
             await page.keyboard.press("Escape")
             await expect(chat).to_be_hidden()
             await expect(launcher).to_be_focused()
+            await browser.close()
+            assert errors == []
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        store.dispose()
+
+
+def test_care_team_reply_sent_while_the_page_is_closed_is_shown_when_the_patient_returns(stack):
+    web = f"http://127.0.0.1:{stack.settings.web_port}"
+    store = HandoffStore.from_url(stack.settings.database_url)
+
+    async def scenario():
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=str(CHROMIUM),
+                                                       args=CHROMIUM_ARGS)
+            context = await browser.new_context(viewport=DESKTOP)
+            page = await context.new_page()
+            errors = []
+            record_errors(page, errors)
+            await page.goto(f"{web}/")
+            await page.get_by_role("button", name="Chat about FSGS").click()
+            chat = page.get_by_role("dialog", name="FSGS information assistant")
+            await chat.get_by_role("button", name="Talk to a person").click()
+            session_id = await page.evaluate(
+                "JSON.parse(sessionStorage.getItem('fsgs-widget')).sessionId")
+            ticket = await wait_for_ticket(store, session_id)
+            saved = await page.evaluate("sessionStorage.getItem('fsgs-widget')")
+            await page.close()  # the patient's socket goes with the page
+
+            message = await StaffDesk.from_settings(stack.settings, store).reply(
+                ticket.id, NURSE, LATE_TEXT)
+            assert message.delivered_at is not None  # Rasa took it; no browser was listening
+
+            # Reopening the closed tab restores its sessionStorage, which has no copy of the reply.
+            assert LATE_TEXT not in saved
+            page = await context.new_page()
+            record_errors(page, errors)
+            await page.add_init_script(
+                f"if (location.origin === {json.dumps(web)}) "
+                f"sessionStorage.setItem('fsgs-widget', {json.dumps(saved)});")
+            await page.goto(f"{web}/")
+            chat = page.get_by_role("dialog", name="FSGS information assistant")
+            log = chat.get_by_role("log", name="Conversation")
+            late = log.locator(".fsgs-msg--staff", has_text=LATE_TEXT)
+            await expect(late).to_be_visible(timeout=30_000)
+            await expect(late.locator(".fsgs-label")).to_have_text("Care team")
+            await expect(log.locator(".fsgs-msg--staff")).to_have_count(2)  # joined, reply: once
+            patient = log.locator(".fsgs-msg--user")
+            await expect(patient).to_have_count(1)
+            await expect(patient).to_contain_text("Talk to a person")  # not its payload
+            assert NURSE not in await log.inner_text()
+            await screenshot(page, "reply-while-away")
             await browser.close()
             assert errors == []
 

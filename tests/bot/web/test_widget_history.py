@@ -27,8 +27,8 @@ def widget_session() -> str:
 
 
 def bot_event(text: str, at: float, buttons=()) -> dict:
-    return {"event": "bot", "timestamp": at, "text": text,
-            "data": {"buttons": [{"title": title, "payload": payload} for title, payload in buttons]}}
+    return {"event": "bot", "timestamp": at, "text": text, "data": {
+        "buttons": [{"title": title, "payload": payload} for title, payload in buttons]}}
 
 
 def history(base_url: str, session_id: str) -> requests.Response:
