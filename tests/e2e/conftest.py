@@ -1,4 +1,4 @@
-"""One real stack (action server + Rasa, embedded defaults, staffed hours "always") shared by the
+"""One real stack (action server + Rasa + web pages, embedded defaults, staffed hours "always") shared by the
 end-to-end tests of a session; tests that need other settings start their own with start_stack."""
 import pytest
 
@@ -8,7 +8,7 @@ from tests.support.stack import start_stack
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    running = start_stack(tmp_path_factory.mktemp("stack"))
+    running = start_stack(tmp_path_factory.mktemp("stack"), web=True)
     yield running
     running.stack.stop()
 

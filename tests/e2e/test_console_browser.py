@@ -9,63 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import async_playwright, expect
 
 from bot.handoff.desk import CLOSED_TEXT, JOINED_TEXT
-from bot.handoff.store import HandoffStore
-from bot.settings import PROJECT_ROOT
 from bot.web import accounts
-from tests.support.stack import start_stack
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, require_chromium, screenshot, wait_for_ticket
 from tests.support.users import SocketUser
 
 pytestmark = pytest.mark.slow
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = PROJECT_ROOT / "artifacts"
 NURSE, PASSWORD = "nurse@example.org", "correct horse battery staple"
-DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: run `make browser`")
-    running = start_stack(tmp_path_factory.mktemp("console"), web=True)
-    yield running
-    running.stack.stop()
+def nurse(store):
+    require_chromium()
+    if store.get_staff(NURSE) is None:
+        store.add_staff(NURSE, accounts.hash_password(PASSWORD), "staff")
+    return NURSE
 
 
-@pytest.fixture(scope="module")
-def store(stack):
-    store = HandoffStore.from_url(stack.settings.database_url)
-    store.add_staff(NURSE, accounts.hash_password(PASSWORD), "staff")
-    yield store
-    store.dispose()
-
-
-async def wait_for_ticket(store: HandoffStore, conversation_id: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ticket = store.open_ticket_for(conversation_id)
-        if ticket:
-            return ticket
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no ticket for {conversation_id} after {timeout}s")
-
-
-async def screenshot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
-        await page.set_viewport_size(size)
-        await page.screenshot(path=str(ARTIFACTS / f"console-{name}-{label}.png"), full_page=True)
-    await page.set_viewport_size(DESKTOP)
-
-
-def test_staff_answers_a_socketio_patient_from_the_console(stack, store):
+def test_staff_answers_a_socketio_patient_from_the_console(stack, store, nurse):
     web = f"http://127.0.0.1:{stack.settings.web_port}"
 
     async def scenario():
@@ -100,7 +65,7 @@ def test_staff_answers_a_socketio_patient_from_the_console(stack, store):
             assert "<b>my face</b>" in await row.inner_text()  # shown as text, not markup
             await expect(page.locator("#announcer")).to_contain_text("New ticket: personal advice")
             await patient.drain()
-            await screenshot(page, "queue")
+            await screenshot(page, "console-queue", full_page=True)
 
             await row.get_by_role("link").click()
             await page.wait_for_url(f"{web}/console/tickets/{ticket.id}")
@@ -117,7 +82,7 @@ def test_staff_answers_a_socketio_patient_from_the_console(stack, store):
             transcript = page.locator("#transcript")
             assert reply in await transcript.inner_text()
             assert question in await transcript.inner_text()
-            await screenshot(page, "conversation")
+            await screenshot(page, "console-conversation", full_page=True)
 
             await page.get_by_role("button", name="Resolve (bot answers again)").click()
             await page.wait_for_url(f"{web}/console/tickets/{ticket.id}?done=resolved")

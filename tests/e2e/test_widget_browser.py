@@ -18,9 +18,7 @@ from playwright.async_api import Page, async_playwright, expect
 
 from bot.handoff.desk import StaffDesk
 from bot.handoff.store import HandoffStore
-from tests.e2e.test_console_browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE,
-                                            wait_for_ticket)
-from tests.support.stack import start_stack
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, require_chromium, screenshot, wait_for_ticket
 
 pytestmark = pytest.mark.slow
 NURSE = "nurse@example.org"
@@ -30,27 +28,15 @@ STAFF_TEXT = "Hello, I'm Alex, a renal nurse. I have read your messages."
 LATE_TEXT = "Sorry we missed you. Your nephrologist will call you tomorrow morning."
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: run `make browser`")
-    running = start_stack(tmp_path_factory.mktemp("widget"), web=True)
-    yield running
-    running.stack.stop()
+@pytest.fixture(scope="module", autouse=True)
+def chromium():
+    require_chromium()
 
 
 def record_errors(page: Page, errors: list) -> None:
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda m: m.type == "error" and errors.append(m.text))
     page.on("response", lambda r: r.status >= 400 and errors.append(f"{r.status} {r.url}"))
-
-
-async def screenshot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
-        await page.set_viewport_size(size)
-        await page.screenshot(path=str(ARTIFACTS / f"widget-{name}-{label}.png"))
-    await page.set_viewport_size(DESKTOP)
 
 
 def test_patient_chats_reloads_reconnects_and_gets_the_care_teams_reply(stack):
@@ -87,7 +73,7 @@ def test_patient_chats_reloads_reconnects_and_gets_the_care_teams_reply(stack):
             await page.keyboard.press("Enter")
             log = chat.get_by_role("log", name="Conversation")
             await expect(log).to_contain_text(DEFINITION, timeout=60_000)
-            await screenshot(page, "answer")
+            await screenshot(page, "widget-answer")
 
             await page.reload()
             await expect(log).to_contain_text("what is FSGS")  # the chat reopens with its history
@@ -105,7 +91,7 @@ def test_patient_chats_reloads_reconnects_and_gets_the_care_teams_reply(stack):
             suggestions = chat.get_by_role("group", name="Suggested replies")
             treatments = suggestions.get_by_role("button", name="Treatments")
             await expect(treatments).to_be_visible(timeout=60_000)
-            await screenshot(page, "quick-replies")
+            await screenshot(page, "widget-quick-replies")
             await treatments.click()
             await expect(log).to_contain_text(TREATMENT, timeout=60_000)
             await expect(suggestions.get_by_role("button")).to_have_count(0)
@@ -117,7 +103,7 @@ def test_patient_chats_reloads_reconnects_and_gets_the_care_teams_reply(stack):
             staff = log.locator(".fsgs-msg--staff", has_text=STAFF_TEXT)
             await expect(staff).to_be_visible(timeout=30_000)
             await expect(staff.locator(".fsgs-label")).to_have_text("Care team")
-            await screenshot(page, "care-team")
+            await screenshot(page, "widget-care-team")
 
             await page.keyboard.press("Escape")
             await expect(chat).to_be_hidden()
@@ -175,7 +161,7 @@ def test_care_team_reply_sent_while_the_page_is_closed_is_shown_when_the_patient
             await expect(patient).to_have_count(1)
             await expect(patient).to_contain_text("Talk to a person")  # not its payload
             assert NURSE not in await log.inner_text()
-            await screenshot(page, "reply-while-away")
+            await screenshot(page, "widget-reply-while-away")
             await browser.close()
             assert errors == []
 
