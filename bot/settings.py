@@ -58,7 +58,6 @@ class Settings:
     secure_cookies: bool
     staffed_hours: str
     staffed_timezone: str
-    care_team_contact: str
     emergency_number: str
     max_message_chars: int
     rate_limit_per_minute: int
@@ -78,7 +77,7 @@ class Settings:
         tracker = urlsplit(self.tracker_store_url)
         env = {
             "FSGS_ACTION_ENDPOINT_URL": f"{self.action_server_url}/webhook",
-            "FSGS_LOCK_STORE_TYPE": "redis" if self.redis_url else "in_memory",
+            "FSGS_LOCK_STORE_TYPE": "bot.lock_store.RedisLockStore" if self.redis_url else "in_memory",
             "FSGS_REDIS_HOST": "",
             "FSGS_REDIS_PORT": "6379",
             "FSGS_REDIS_DB": "1",
@@ -141,8 +140,6 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         secure_cookies=env.get("WEB_SECURE_COOKIES", "").lower() in {"1", "true", "yes"},
         staffed_hours=env.get("STAFFED_HOURS", "mon-fri 08:00-18:00"),
         staffed_timezone=env.get("STAFFED_TIMEZONE", "UTC"),
-        care_team_contact=env.get(
-            "CARE_TEAM_CONTACT", "your kidney care team (the phone number on your clinic letter)"),
         emergency_number=env.get(
             "EMERGENCY_NUMBER", "your local emergency number (911 in the US, 999 in the UK, 112 in the EU)"),
         # Above the 10,000 characters a pasted clinic letter may need (those get an answer);
