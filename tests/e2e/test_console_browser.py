@@ -15,7 +15,7 @@ from playwright.async_api import async_playwright, expect
 
 from bot.handoff.desk import CLOSED_TEXT, JOINED_TEXT
 from bot.web import accounts
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, require_chromium, screenshot, wait_for_ticket
+from tests.support.browser import DESKTOP, launch_chromium, require_chromium, screenshot, wait_for_ticket
 from tests.support.users import SocketUser
 
 pytestmark = pytest.mark.slow
@@ -35,8 +35,7 @@ def test_staff_answers_a_socketio_patient_from_the_console(stack, store, nurse):
 
     async def scenario():
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                                       args=CHROMIUM_ARGS)
+            browser = await launch_chromium(playwright)
             page = await browser.new_page(viewport=DESKTOP)
             errors = []
             page.on("pageerror", lambda error: errors.append(str(error)))

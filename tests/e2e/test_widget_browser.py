@@ -18,7 +18,7 @@ from playwright.async_api import Page, async_playwright, expect
 
 from bot.handoff.desk import StaffDesk
 from bot.handoff.store import HandoffStore
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, require_chromium, screenshot, wait_for_ticket
+from tests.support.browser import DESKTOP, launch_chromium, require_chromium, screenshot, wait_for_ticket
 
 pytestmark = pytest.mark.slow
 NURSE = "nurse@example.org"
@@ -45,8 +45,7 @@ def test_patient_chats_reloads_reconnects_and_gets_the_care_teams_reply(stack):
 
     async def scenario():
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                                       args=CHROMIUM_ARGS)
+            browser = await launch_chromium(playwright)
             page = await browser.new_page(viewport=DESKTOP)
             errors = []
             record_errors(page, errors)
@@ -123,8 +122,7 @@ def test_care_team_reply_sent_while_the_page_is_closed_is_shown_when_the_patient
 
     async def scenario():
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                                       args=CHROMIUM_ARGS)
+            browser = await launch_chromium(playwright)
             context = await browser.new_context(viewport=DESKTOP)
             page = await context.new_page()
             errors = []
