@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
@@ -139,29 +140,37 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float
     raise TimeoutError(f"console not healthy after {timeout}s:\n{log.read_text()}")
 
 
+@contextmanager
+def web_process(var_dir: Path, **variables: str) -> Iterator[str]:
+    """`python -m bot.web` on a free port with these settings until the block ends; yields its URL."""
+    port = free_port()
+    env = {**os.environ, "FSGS_VAR_DIR": str(var_dir), "WEB_PORT": str(port),
+           "RASA_AUTH_TOKEN": "test-token", "LOG_LEVEL": "WARNING", **variables}
+    log = var_dir / "web.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen([sys.executable, "-m", "bot.web"], cwd=PROJECT_ROOT, env=env,
+                                   stdout=output, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
 @pytest.fixture(scope="module")
 def console(tmp_path_factory) -> Iterator[Console]:
     var_dir = tmp_path_factory.mktemp("web")
     tracker_db = var_dir / "tracker.db"
     write_tracker_events(tracker_db, [])
-    port = free_port()
-    with FakeRasa() as rasa:
-        env = {**os.environ, "FSGS_VAR_DIR": str(var_dir), "WEB_PORT": str(port),
-               "RASA_URL": rasa.url, "RASA_AUTH_TOKEN": "test-token",
-               "TRACKER_STORE_URL": f"sqlite:///{tracker_db}", "LOG_LEVEL": "WARNING"}
-        store = HandoffStore.from_url(f"sqlite:///{var_dir / 'handoff.db'}")
-        store.create_schema()
-        for email, role in ((ADMIN, "admin"), (NURSE, "staff"), (DOCTOR, "staff")):
-            store.add_staff(email, accounts.hash_password(PASSWORD), role)
-        log = var_dir / "web.log"
-        with open(log, "wb") as output:
-            process = subprocess.Popen([sys.executable, "-m", "bot.web"], cwd=PROJECT_ROOT, env=env,
-                                       stdout=output, stderr=subprocess.STDOUT)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_healthy(url, process, log)
-            yield Console(url, store, rasa, tracker_db, log)
-        finally:
-            process.terminate()
-            process.wait(15)
-            store.dispose()
+    store = HandoffStore.from_url(f"sqlite:///{var_dir / 'handoff.db'}")
+    store.create_schema()
+    for email, role in ((ADMIN, "admin"), (NURSE, "staff"), (DOCTOR, "staff")):
+        store.add_staff(email, accounts.hash_password(PASSWORD), role)
+    try:
+        with FakeRasa() as rasa, web_process(var_dir, RASA_URL=rasa.url,
+                                             TRACKER_STORE_URL=f"sqlite:///{tracker_db}") as url:
+            yield Console(url, store, rasa, tracker_db, var_dir / "web.log")
+    finally:
+        store.dispose()

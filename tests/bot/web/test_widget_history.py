@@ -3,9 +3,6 @@ queue, and the recording fake of Rasa's HTTP API (`tests/bot/web/conftest.py`); 
 process whose Rasa is down."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from typing import Iterator
 
@@ -13,8 +10,7 @@ import pytest
 import requests
 
 from bot.handoff.delivery import STAFF_METADATA_KEY, staff_event
-from bot.settings import PROJECT_ROOT
-from tests.bot.web.conftest import NURSE, Console, _wait_healthy, user_event
+from tests.bot.web.conftest import NURSE, Console, user_event, web_process
 from tests.support.stack import free_port
 
 DELIVERED = "Hello, I'm Sam, a renal nurse."
@@ -100,22 +96,9 @@ def test_ids_the_widget_cannot_have_are_not_looked_up(console: Console, session_
 def rasa_down(console: Console, tmp_path_factory) -> Iterator[str]:
     """Another web process on the same queue, whose RASA_URL has nothing listening."""
     var_dir = tmp_path_factory.mktemp("rasa-down")
-    port = free_port()
-    env = {**os.environ, "FSGS_VAR_DIR": str(var_dir), "WEB_PORT": str(port),
-           "RASA_URL": f"http://127.0.0.1:{free_port()}", "RASA_AUTH_TOKEN": "test-token",
-           "DATABASE_URL": f"sqlite:///{console.tracker_db.parent / 'handoff.db'}",
-           "LOG_LEVEL": "WARNING"}
-    log = var_dir / "web.log"
-    with open(log, "wb") as output:
-        process = subprocess.Popen([sys.executable, "-m", "bot.web"], cwd=PROJECT_ROOT, env=env,
-                                   stdout=output, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, process, log)
+    with web_process(var_dir, RASA_URL=f"http://127.0.0.1:{free_port()}",
+                     DATABASE_URL=f"sqlite:///{console.tracker_db.parent / 'handoff.db'}") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(15)
 
 
 def test_history_while_rasa_is_down_is_a_503_with_a_readable_error(rasa_down):
