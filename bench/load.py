@@ -19,7 +19,6 @@ import asyncio
 import json
 import random
 import statistics
-import string
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.handoff.outbox import Outbox  # noqa: E402
 from bot.handoff.store import HandoffStore  # noqa: E402
 from bot.settings import PROJECT_ROOT, Settings  # noqa: E402
 
@@ -131,7 +131,7 @@ async def socketio_user(url: str, log: UserLog, texts: List[str], quiet: float =
     client.on("bot_uttered", lambda data: inbox.put_nowait(data))
     client.on("session_confirm", lambda *_: confirmed.set())
     try:
-        await client.connect(url, transports=["websocket"])
+        await client.connect(url, transports=["websocket"], wait_timeout=60)  # busy servers
         await client.emit("session_request", {"session_id": log.conversation_id})
         await asyncio.wait_for(confirmed.wait(), 60)
         for text in texts:
@@ -155,8 +155,8 @@ async def socketio_user(url: str, log: UserLog, texts: List[str], quiet: float =
                 log.received.append((await asyncio.wait_for(inbox.get(), 3 * quiet)).get("text") or "")
             except asyncio.TimeoutError:
                 break
-    except (socketio.exceptions.ConnectionError, asyncio.TimeoutError) as exc:
-        log.errors[type(exc).__name__] += 1
+    except (socketio.exceptions.SocketIOError, asyncio.TimeoutError) as exc:
+        log.errors[type(exc).__name__] += 1  # e.g. the server dropped the socket
     finally:
         await client.disconnect()
 
@@ -265,7 +265,14 @@ def escalated(result: LoadResult, settings: Settings) -> int:
 
 
 def _print_audit(title: str, settings: Settings, result: LoadResult) -> bool:
+    # Escalations made while the queue's database was busy wait in the outbox until the next
+    # escalation (or `fsgs-bot handoff replay`) applies them: do that first, as production would.
+    store = HandoffStore.from_url(settings.database_url)
+    replayed = Outbox(settings.outbox_dir).replay(store)
+    store.dispose()
     problems = audit(settings, result)
+    print(f"  outbox: {replayed.applied} escalation(s) had been queued offline and were replayed, "
+          f"{replayed.remaining + replayed.rejected} left")
     print(f"  audit: {sum(len(u.sent) for u in result.users)} user messages and "
           f"{sum(len(u.received) for u in result.users)} bot replies checked, "
           f"{escalated(result, settings)} escalated conversations; "
@@ -275,11 +282,19 @@ def _print_audit(title: str, settings: Settings, result: LoadResult) -> bool:
     return not problems and not any(k.startswith("http 5") for k in result.errors)
 
 
+def _run_dir(prefix: str) -> Path:
+    """A folder for the run's databases and service logs, kept for inspection."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    print(f"  (stores and logs of this run: {path})", flush=True)
+    return path
+
+
 def bench_ha(args: argparse.Namespace) -> bool:
     from tests.support.ha import fresh_postgres_database, start_ha
 
-    with tempfile.TemporaryDirectory(prefix="fsgs-load-ha-") as var, fresh_postgres_database() as db:
-        running = start_ha(Path(var), db, replicas=args.replicas, action_servers=args.replicas)
+    var = _run_dir("fsgs-load-ha-")
+    with fresh_postgres_database() as db:
+        running = start_ha(var, db, replicas=args.replicas, action_servers=args.replicas)
         try:
             result = asyncio.run(run_load(running.settings.rasa_url, args.users, args.messages))
             title = f"{args.replicas} replicas + {args.replicas} action servers behind nginx (PostgreSQL, Redis)"
@@ -292,19 +307,18 @@ def bench_ha(args: argparse.Namespace) -> bool:
 def bench_single(args: argparse.Namespace) -> bool:
     from tests.support.stack import start_stack
 
-    with tempfile.TemporaryDirectory(prefix="fsgs-load-one-") as var:
-        running = start_stack(Path(var))
-        try:
-            result = asyncio.run(run_load(running.settings.rasa_url, args.users, args.messages))
-            title = "1 replica, embedded defaults (SQLite, in-memory locks)"
-            print(result.report(title), flush=True)
-            ok = _print_audit(title, running.settings, result)
-            parse = asyncio.run(run_parse(running.settings.rasa_url, running.settings.rasa_auth_token,
-                                          args.users, args.messages))
-            print(parse.report("parse only (/model/parse on that replica, the floor)"), flush=True)
-            return ok
-        finally:
-            running.stack.stop()
+    running = start_stack(_run_dir("fsgs-load-one-"))
+    try:
+        result = asyncio.run(run_load(running.settings.rasa_url, args.users, args.messages))
+        title = "1 replica, embedded defaults (SQLite, in-memory locks)"
+        print(result.report(title), flush=True)
+        ok = _print_audit(title, running.settings, result)
+        parse = asyncio.run(run_parse(running.settings.rasa_url, running.settings.rasa_auth_token,
+                                      args.users, args.messages))
+        print(parse.report("parse only (/model/parse on that replica, the floor)"), flush=True)
+        return ok
+    finally:
+        running.stack.stop()
 
 
 async def push_delivery(url: str, token: str, users: int = 20, pushes: int = 5) -> Tuple[int, int, List[float]]:

@@ -47,6 +47,11 @@ def service_environment(settings: Settings, variables: Mapping[str, str] = ()) -
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["RASA_TELEMETRY_ENABLED"] = "false"  # no phoning home from a medical service
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+    # Sanic closes idle keep-alive connections after 5 s, but Rasa's aiohttp client reuses them for
+    # 15 s: a request written as the server closes fails ("Cannot write to closing transport"),
+    # and Rasa then drops that custom action, escalations included, without retrying (measured
+    # under load). Servers that keep connections longer than their clients avoid the race.
+    env.setdefault("SANIC_KEEP_ALIVE_TIMEOUT", "75")
     return env
 
 

@@ -26,6 +26,7 @@ from bot.channels.guard import guard_messages
 from bot.settings import get_settings
 
 SESSION_ID = re.compile(r"[0-9a-f]{32}")
+PING_TIMEOUT_SECONDS = 60
 
 
 class SocketIOInput(socketio.SocketIOInput):
@@ -35,6 +36,10 @@ class SocketIOInput(socketio.SocketIOInput):
         blueprint = super().blueprint(guard_messages(on_new_message))
         sio = self.sio
         _share_through_redis(sio)
+        # Rasa handles messages on the event loop, so under overload a heartbeat can wait longer
+        # than engine.io's 20 s default and the socket is dropped with the replies emitted
+        # meanwhile (measured at 200 users on 2 replicas). Dead clients are noticed a bit later.
+        sio.eio.ping_timeout = PING_TIMEOUT_SECONDS
         handlers = sio.handlers[self.namespace or "/"]
         confirm_session = handlers["session_request"]
         handle_message = handlers[self.user_message_evt]
