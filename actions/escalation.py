@@ -4,7 +4,8 @@ Reasons: the escalation intents themselves, or `repeated_fallback` when the user
 offer of a person after two misunderstandings. An emergency has already been told to seek urgent
 care by the rule that runs before this action; here it becomes an urgent ticket.
 """
-from typing import Any, Dict, List, Text
+import logging
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction
@@ -13,6 +14,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import queue
 from bot.handoff.outbox import escalate
 from bot.handoff.store import EscalationRequest
+from bot.settings import get_settings
+
+logger = logging.getLogger(__name__)
 
 CONTACT_FORM = "contact_form"
 OPENING = {
@@ -22,6 +26,8 @@ OPENING = {
     "repeated_fallback": "I've passed your question to the care team.",
 }
 APPENDED = "I've added this to your open request, so the care team will see it too."
+FAILED = ("Sorry, I couldn't pass your question to the care team automatically. Please contact your "
+          "kidney care team directly. If someone is very unwell, call {emergency} now.")
 OFFLINE = ("I couldn't reach the care team's queue just now, but your request is saved and will reach "
            "them automatically. The team will follow up.")
 
@@ -41,6 +47,12 @@ def triggering_message(tracker: Tracker, reason: Text) -> Text:
     return "\n".join(misunderstood[-2:]) or (tracker.latest_message.get("text") or "")
 
 
+def request_id(tracker: Tracker) -> Optional[Text]:
+    """Rasa's id of the user message (a uuid), so a retried action (a replica died mid-message)
+    cannot append the same message to the ticket twice; None lets the outbox make a random one."""
+    return tracker.latest_message.get("message_id") or None
+
+
 class ActionEscalateToHuman(Action):
     def name(self) -> Text:
         return "action_escalate_to_human"
@@ -50,8 +62,14 @@ class ActionEscalateToHuman(Action):
         reason = escalation_reason(tracker)
         request = EscalationRequest(
             conversation_id=tracker.sender_id, channel=queue.channel_of(tracker),
-            sender_id=tracker.sender_id, reason=reason, message=triggering_message(tracker, reason))
-        outcome = escalate(queue.store(), queue.outbox(), request)
+            sender_id=tracker.sender_id, reason=reason, message=triggering_message(tracker, reason),
+            request_id=request_id(tracker))
+        try:
+            outcome = escalate(queue.store(), queue.outbox(), request)
+        except Exception:  # the one message a patient must never be left without
+            logger.exception("Escalation failed for a %s request", reason)
+            dispatcher.utter_message(text=FAILED.format(emergency=get_settings().emergency_number))
+            return []
 
         if outcome.queued_offline:
             dispatcher.utter_message(text=f"{OPENING[reason]} {OFFLINE}")

@@ -69,7 +69,6 @@ class Settings:
     slack_token: Optional[str]
     slack_signing_secret: Optional[str]
     slack_api_base: str
-    log_level: str
     staff_email: Optional[str]
 
     def rasa_environment(self) -> Dict[str, str]:
@@ -154,7 +153,6 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         slack_token=env.get("SLACK_TOKEN") or None,
         slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
         slack_api_base=env.get("SLACK_API_BASE", "https://slack.com/api/"),
-        log_level=env.get("LOG_LEVEL", "INFO").upper(),
         staff_email=env.get("FSGS_STAFF") or None,  # who `fsgs-bot handoff` acts as (or --as)
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 from typing import Awaitable, Callable, Text
 
 from rasa.core.channels import rest
@@ -26,7 +27,9 @@ from bot.handoff.store import HandoffError, HandoffStore
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
-MAX_SENDER_CHARS = 200
+# Conversation ids must be addressable in Rasa's HTTP API path (/conversations/<id>/...), where the
+# staff desk pauses, resumes and pushes: no "/", whitespace or control characters.
+SENDER_ID = re.compile(r"^[A-Za-z0-9_.:@+=-]{1,200}$")
 
 
 @functools.lru_cache(maxsize=1)
@@ -73,8 +76,8 @@ class RestInput(rest.RestInput):
 
     async def _extract_sender(self, req: Request) -> Text:
         sender = _json_object(req).get("sender")
-        if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
-            raise InvalidUsage(f"'sender' must be a non-empty string of at most {MAX_SENDER_CHARS} characters.")
+        if not isinstance(sender, str) or not SENDER_ID.match(sender):
+            raise InvalidUsage("'sender' must be 1-200 letters, digits or _.:@+=- characters.")
         return sender
 
     def _extract_message(self, req: Request) -> Text:

@@ -58,7 +58,7 @@ class Signer:
 
     def unsign(self, purpose: str, value: Optional[str]) -> Optional[Dict]:
         body, _, mac = (value or "").encode().partition(b".")
-        if not mac or not hmac.compare_digest(mac.decode(), self._mac(purpose, body)):
+        if not mac or not hmac.compare_digest(mac, self._mac(purpose, body).encode()):
             return None
         try:
             return json.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)))
@@ -109,7 +109,8 @@ def csrf_token(signer: Signer, csrf_secret: str) -> str:
 def csrf_valid(signer: Signer, csrf_secret: Optional[str], submitted: Optional[str]) -> bool:
     if not csrf_secret or not submitted:
         return False
-    return hmac.compare_digest(csrf_token(signer, csrf_secret), submitted)
+    # Bytes: a non-ASCII token is simply wrong (str comparison raises TypeError on it).
+    return hmac.compare_digest(csrf_token(signer, csrf_secret).encode(), submitted.encode())
 
 
 def set_cookie(response, name: str, value: str, *, secure: bool, max_age: Optional[int],

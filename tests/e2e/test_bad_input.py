@@ -57,6 +57,8 @@ def test_button_payloads_still_work(stack):
     b'{"sender": "x", "message": {"nested": true}}',
     b'{"message": "no sender"}',
     b'{"sender": "' + b"a" * 500 + b'", "message": "hi"}',
+    b'{"sender": "/emergency", "message": "hi"}',  # not addressable in Rasa's HTTP API
+    b'{"sender": "two words", "message": "hi"}',
 ])
 def test_malformed_payloads_are_rejected_with_4xx(stack, body):
     response = requests.post(f"{stack.settings.rasa_url}/webhooks/rest/webhook", data=body,

@@ -15,6 +15,7 @@ def test_session_cookie_round_trips_and_rejects_tampering_and_other_keys():
     assert SessionCodec(Signer("key-two")).decode(value) is None
     assert SessionCodec(Signer("key-one"), lifetime=-1).decode(value) is None
     assert codec.decode("") is None and codec.decode("garbage") is None
+    assert codec.decode(body + ".mäc€") is None  # non-ASCII is just wrong, never an exception
 
 
 def test_csrf_token_is_bound_to_its_cookie_and_key():
@@ -24,6 +25,7 @@ def test_csrf_token_is_bound_to_its_cookie_and_key():
     assert not csrf_valid(signer, "cookie-b", token)
     assert not csrf_valid(Signer("other"), "cookie-a", token)
     assert not csrf_valid(signer, None, token) and not csrf_valid(signer, "cookie-a", None)
+    assert not csrf_valid(signer, "cookie-a", token[:-1] + "é")
 
 
 def test_throttle_locks_an_account_per_address_then_forgets():
