@@ -13,14 +13,13 @@ import dataclasses
 import json
 import re
 import shutil
-import signal
 import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Mapping, Optional
 
 from bot import launcher
+from bot.cli.run import serve
 from bot.settings import PROJECT_ROOT, Settings, get_settings
 
 TEMPLATE = PROJECT_ROOT / "deploy" / "nginx.conf.template"
@@ -140,18 +139,7 @@ def _run_ha(args: argparse.Namespace) -> int:
         print("fsgs-bot: warning: REDIS_URL is not set: locks, socket.io and rate limits stay per "
               "replica, which is unsafe with several replicas (docs/production.md)")
     stack = ha_stack(settings, replicas=args.replicas, action_servers=args.action_servers)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    try:
-        stack.start(timeout=300)
-        print(_summary(settings, stack), flush=True)
-        while (exited := stack.first_exited()) is None:
-            time.sleep(1)
-        print(f"{exited.name} stopped (exit code {exited.process.returncode}); stopping the rest.")
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        stack.stop()
+    return serve(stack, lambda: _summary(settings, stack), timeout=300)
 
 
 def _summary(settings: Settings, stack: launcher.Stack) -> str:
@@ -163,6 +151,3 @@ def _summary(settings: Settings, stack: launcher.Stack) -> str:
             f"  action servers (for the replicas)       {settings.action_server_url}\n"
             f"Backends (logs in {stack.log_dir}):\n{backends}\n")
 
-
-def _stop_on_sigterm(signum, frame) -> None:
-    raise KeyboardInterrupt

@@ -5,6 +5,7 @@ import argparse
 import signal
 import subprocess
 import time
+from typing import Callable
 
 from bot import launcher
 from bot.channels.credentials import effective_credentials
@@ -18,25 +19,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     shell.set_defaults(handler=_shell)
 
 
-def _run(args: argparse.Namespace) -> int:
-    settings = get_settings()
-    stack = launcher.Stack(settings, [
-        launcher.action_server(settings),
-        launcher.rasa_server(settings, PROJECT_ROOT / "credentials.yml"),
-        launcher.web_server(settings),
-    ])
+def serve(stack: launcher.Stack, summary: Callable[[], str], timeout: float = 180.0) -> int:
+    """Start the stack, print `summary()`, and keep it up until Ctrl-C, SIGTERM or a process dies;
+    everything started is stopped on the way out."""
     for signum in (signal.SIGINT, signal.SIGTERM):  # explicit: a background job starts with SIGINT ignored
         signal.signal(signum, _stop)
     try:
-        launcher.prepare_databases(settings)
-        stack.start()
-        web = f"http://127.0.0.1:{settings.web_port}"
-        print(f"\nFSGS assistant is running (Ctrl-C stops everything):\n"
-              f"  chat widget demo  {web}/\n"
-              f"  staff console     {web}/console\n"
-              f"  REST webhook      {settings.rasa_url}/webhooks/rest/webhook\n"
-              f"  Rasa HTTP API     {settings.rasa_url} (token in var/rasa_auth_token)\n"
-              f"{_channels_off(settings)}", flush=True)
+        stack.start(timeout=timeout)
+        print(summary(), flush=True)
         while (exited := stack.first_exited()) is None:
             time.sleep(1)
         print(f"{exited.name} stopped (exit code {exited.process.returncode}); stopping the rest.")
@@ -45,6 +35,24 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     finally:
         stack.stop()
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    launcher.prepare_databases(settings)
+    stack = launcher.Stack(settings, [
+        launcher.action_server(settings),
+        launcher.rasa_server(settings, PROJECT_ROOT / "credentials.yml"),
+        launcher.web_server(settings),
+    ])
+    web = f"http://127.0.0.1:{settings.web_port}"
+    return serve(stack, lambda: (
+        f"\nFSGS assistant is running (Ctrl-C stops everything):\n"
+        f"  chat widget demo  {web}/\n"
+        f"  staff console     {web}/console\n"
+        f"  REST webhook      {settings.rasa_url}/webhooks/rest/webhook\n"
+        f"  Rasa HTTP API     {settings.rasa_url} (token in var/rasa_auth_token)\n"
+        f"{_channels_off(settings)}"))
 
 
 def _channels_off(settings) -> str:
