@@ -7,35 +7,20 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-import psycopg2
 
 from bot.cli import ha
 from bot.settings import load_settings
+from tests.support.postgres import SERVER, fresh_database
 from tests.support.stack import RunningStack, stack_variables
 
-POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/1"
-
-
-def _admin(statement: str) -> None:
-    connection = psycopg2.connect(POSTGRES_ADMIN)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-    finally:
-        connection.close()
 
 
 @contextlib.contextmanager
 def fresh_postgres_database(prefix: str = "fsgs_ha") -> Iterator[str]:
     """A new empty database for one run, dropped afterwards; yields its URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    _admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(prefix) as name:
+        yield f"{SERVER}/{name}"
 
 
 def start_ha(var_dir: Path, database_url: str, *, replicas: int = 2, action_servers: int = 2,

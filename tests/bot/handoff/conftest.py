@@ -9,29 +9,15 @@ import psycopg2
 import pytest
 
 from bot.handoff.store import HandoffStore
-
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
-
-
-def _admin(sql: str, database: str = "test") -> None:
-    connection = psycopg2.connect(f"{PG_SERVER}/{database}", connect_timeout=5)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-    finally:
-        connection.close()
-
+from tests.support.postgres import SERVER, admin, fresh_database
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
-    name = f"fsgs_test_{uuid.uuid4().hex[:12]}"
     try:
-        _admin(f"CREATE DATABASE {name}")
+        with fresh_database("fsgs_test") as name:
+            yield name
     except psycopg2.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {PG_SERVER} is needed for @pytest.mark.postgres tests: {exc}")
-    yield name
-    _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        pytest.fail(f"PostgreSQL at {SERVER} is needed for @pytest.mark.postgres tests: {exc}")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -42,9 +28,9 @@ def database_url(request, tmp_path) -> Iterator[str]:
         return
     database = request.getfixturevalue("pg_database")
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    _admin(f"CREATE SCHEMA {schema}", database)
-    yield f"{PG_SERVER}/{database}?options=-csearch_path%3D{schema}"
-    _admin(f"DROP SCHEMA {schema} CASCADE", database)
+    admin(f"CREATE SCHEMA {schema}", database)
+    yield f"{SERVER}/{database}?options=-csearch_path%3D{schema}"
+    admin(f"DROP SCHEMA {schema} CASCADE", database)
 
 
 @pytest.fixture
