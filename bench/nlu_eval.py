@@ -23,7 +23,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline, make_union
 
 from bot.nlp.evaluation import (
-    HOLDOUT_PATH, TARGETS, Scores, load_examples, newest_model, rasa_predictor, score,
+    HOLDOUT_PATH, TARGETS, Scores, load_examples, newest_model, rasa_predictor, red_flag_layer_scores,
+    score,
 )
 from bot.settings import PROJECT_ROOT
 
@@ -141,6 +142,9 @@ def main() -> int:
     if project.accuracy <= max(default.accuracy, tfidf.accuracy):
         failed.append("accuracy vs peers")
     print("project: " + ("all targets met" if not failed else "MISSED " + ", ".join(failed)))
+    recall, false_positives = red_flag_layer_scores(holdout)
+    print(f"red-flag layer alone (no classifier): emergency recall {recall:.3f}, "
+          f"false-positive rate on other messages {false_positives:.3f}")
     if args.errors:
         for text, expected, predicted in project.errors:
             print(f"  {expected:>22} -> {predicted:<22} {text}")

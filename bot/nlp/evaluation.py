@@ -77,6 +77,24 @@ def rasa_predictor(model_path: Path) -> Callable[[str], str]:
     return predict
 
 
+def red_flag_layer_scores(examples: Sequence[Tuple[str, str]]) -> Tuple[float, float]:
+    """(recall on emergency messages, false-positive rate on all others) of the deterministic
+    red-flag layer alone, as `RedFlagOverride` applies it: no classifier involved."""
+    from bot.nlp.components import RED_FLAG_LABEL, is_general_question
+    from bot.nlp.pipeline import build_nlp
+
+    nlp = build_nlp()
+
+    def fires(text: str) -> bool:  # SpacyNLP parses lower-cased text
+        flagged = any(ent.label_ == RED_FLAG_LABEL for ent in nlp(text.lower()).ents)
+        return flagged and not is_general_question(text)
+
+    emergencies = [text for text, intent in examples if intent == EMERGENCY_INTENT]
+    others = [text for text, intent in examples if intent != EMERGENCY_INTENT]
+    return (_ratio(sum(map(fires, emergencies)), len(emergencies)),
+            sum(map(fires, others)) / len(others) if others else 0.0)
+
+
 def _ratio(hits: int, total: int) -> float:
     return hits / total if total else 1.0
 
