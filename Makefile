@@ -17,7 +17,7 @@ STAMPS := .make
 SPACY_PIPELINE := build/spacy_pipeline/meta.json
 TRAINED := models/.trained
 TRAIN_INPUTS := config.yml domain.yml $(wildcard nlu_data/*.yml stories/*.yml) \
-	$(wildcard bot/nlp/*.py) $(SPACY_PIPELINE)
+	bot/nlp/components.py bot/nlp/tfidf_classifier.py $(SPACY_PIPELINE)
 
 .PHONY: help install widget browser spacy train run shell test validate test-stories test-python bench-nlu \
 	bench-handoff clean nginx run-ha bench-load
