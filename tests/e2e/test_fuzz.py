@@ -19,7 +19,8 @@ from bot.channels.rest import SENDER_ID
 from bot.handoff.store import HandoffStore
 from bot.web import accounts
 from tests.bot.web.conftest import Browser
-from tests.fakes.api import TELEGRAM_BOT, TELEGRAM_TOKEN, fake_slack, fake_telegram, slack_signature_headers
+from tests.fakes.api import (SLACK_TEST_TOKEN, TELEGRAM_BOT, TELEGRAM_TOKEN, fake_slack, fake_telegram,
+                            slack_signature_headers)
 from tests.support.stack import start_stack
 
 pytestmark = pytest.mark.slow
@@ -58,7 +59,7 @@ def stack(tmp_path_factory):
             tmp_path_factory.mktemp("fuzz"), web=True,
             TELEGRAM_TOKEN=TELEGRAM_TOKEN, TELEGRAM_BOT_USERNAME=TELEGRAM_BOT["username"],
             TELEGRAM_WEBHOOK_SECRET=TELEGRAM_SECRET, TELEGRAM_API_BASE=telegram.url,
-            SLACK_TOKEN="xoxb-fuzz-token", SLACK_SIGNING_SECRET=SLACK_SECRET,
+            SLACK_TOKEN=SLACK_TEST_TOKEN, SLACK_SIGNING_SECRET=SLACK_SECRET,
             SLACK_API_BASE=f"{slack.url}/api/", RATE_LIMIT_PER_MINUTE="100000")
         try:
             yield running

@@ -10,7 +10,7 @@ import requests
 
 from bot.handoff.desk import StaffDesk
 from bot.handoff.store import HandoffStore, TicketView
-from tests.fakes.api import TELEGRAM_BOT, TELEGRAM_TOKEN, FakeApi, fake_slack, fake_telegram
+from tests.fakes.api import SLACK_TEST_TOKEN, TELEGRAM_BOT, TELEGRAM_TOKEN, FakeApi, fake_slack, fake_telegram
 from tests.support.stack import RunningStack, start_stack
 
 TELEGRAM_SECRET = "test-webhook-secret_0123456789"
@@ -36,7 +36,7 @@ def channels_stack(tmp_path_factory, telegram_api, slack_api) -> RunningStack:
         tmp_path_factory.mktemp("channels"),
         TELEGRAM_TOKEN=TELEGRAM_TOKEN, TELEGRAM_BOT_USERNAME=TELEGRAM_BOT["username"],
         TELEGRAM_WEBHOOK_SECRET=TELEGRAM_SECRET, TELEGRAM_API_BASE=telegram_api.url,
-        SLACK_TOKEN="xoxb-test-token", SLACK_SIGNING_SECRET=SLACK_SIGNING_SECRET,
+        SLACK_TOKEN=SLACK_TEST_TOKEN, SLACK_SIGNING_SECRET=SLACK_SIGNING_SECRET,
         SLACK_API_BASE=f"{slack_api.url}/api/")
     yield running
     running.stack.stop()

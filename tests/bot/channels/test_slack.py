@@ -13,7 +13,7 @@ import pytest
 from bot.handoff.desk import JOINED_TEXT
 from tests.bot.channels.conftest import (SLACK_SIGNING_SECRET, escalated_ticket, new_id, post,
                                          staff_reply, user_texts)
-from tests.fakes.api import slack_message_event, slack_signature_headers
+from tests.fakes.api import SLACK_TEST_TOKEN, slack_message_event, slack_signature_headers
 
 pytestmark = pytest.mark.slow
 DEFINITION = "FSGS stands for focal segmental glomerulosclerosis"
@@ -46,7 +46,7 @@ def test_direct_message_gets_the_curated_answer_in_the_dm(webhook, slack_api):
     [reply] = [c for c in slack_api.wait_for("chat.postMessage", channel=dm)
                if DEFINITION in c.params["text"]]
     assert "thread_ts" not in reply.params  # a plain DM is answered in the DM, not in a thread
-    assert reply.headers["Authorization"] == "Bearer xoxb-test-token"
+    assert reply.headers["Authorization"] == f"Bearer {SLACK_TEST_TOKEN}"
     assert "as_user" not in reply.params  # refused by current Slack apps
 
 
