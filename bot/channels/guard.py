@@ -1,4 +1,5 @@
-"""Abuse limits every input channel applies before Rasa sees a message: size and rate per sender.
+"""What every input channel applies before Rasa sees a message: size and rate limits per sender,
+and typed `/intent` payloads neutralised (`bot.channels.payloads`) so no channel can skip NLU.
 
 A message longer than `MAX_MESSAGE_CHARS`, or beyond `RATE_LIMIT_PER_MINUTE` messages from one
 sender in the last 60 seconds, is not processed: the user gets a polite reply on their own channel
@@ -19,6 +20,7 @@ from typing import Any, Awaitable, Callable, Deque, Dict, Optional
 
 from rasa.core.channels.channel import UserMessage
 
+from bot.channels.payloads import neutralise_injection
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -128,6 +130,7 @@ def guard_messages(on_new_message: Handler, settings: Optional[Settings] = None,
             logger.info("Message refused: %d characters (sender %s)", len(message.text), sender_hash(key))
             reply = too_long_reply(settings)
         else:
+            message.text = neutralise_injection(message.text or "")
             return await _answer(message)
         await message.output_channel.send_text_message(message.sender_id, reply)
         return None

@@ -2,9 +2,8 @@
 
 REST users only ever get replies in the HTTP response, so staff messages cannot be pushed to them:
 the ones waiting in the handoff store are handed over, oldest first, the next time the user writes.
-Requests that are not a JSON object with a string `sender` and `message` get a 400, not a 500, and
-typed `/intent{...}` payloads are neutralised (`bot.channels.payloads`). Size and rate limits:
-`bot.channels.guard`.
+Requests that are not a JSON object with a string `sender` and `message` get a 400, not a 500.
+Size and rate limits and `/intent` neutralising: `bot.channels.guard`, as for every channel.
 """
 from __future__ import annotations
 
@@ -21,7 +20,6 @@ from sanic.exceptions import InvalidUsage
 from sanic.request import Request
 
 from bot.channels.guard import guard_messages
-from bot.channels.payloads import neutralise_injection
 from bot.handoff.delivery import CARE_TEAM_LABEL
 from bot.handoff.store import HandoffError, HandoffStore
 from bot.settings import get_settings
@@ -84,4 +82,4 @@ class RestInput(rest.RestInput):
         message = _json_object(req).get("message")
         if not isinstance(message, str):
             raise InvalidUsage("'message' must be a string.")
-        return neutralise_injection(message)
+        return message

@@ -49,6 +49,13 @@ def guarded(settings, limiter=None, fail=False):
     return handler, seen
 
 
+def test_typed_intent_payloads_reach_nlu_as_text_on_every_channel_but_buttons_pass(settings):
+    handler, seen = guarded(settings)
+    run(handler, "/fsgs_definition@1.0 my son is coughing up blood")
+    run(handler, "/affirm", sender="bob")
+    assert seen == ["fsgs_definition@1.0 my son is coughing up blood", "/affirm"]
+
+
 def test_default_size_limit_is_above_ten_thousand_characters(tmp_path):
     assert load_settings({"FSGS_VAR_DIR": str(tmp_path)}).max_message_chars == 12000
 
