@@ -92,9 +92,10 @@ class RasaClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"Rasa is unreachable at {self.base_url}: {exc}") from exc
 
-    async def tracker(self, conversation_id: str) -> Dict[str, Any]:
+    async def tracker(self, conversation_id: str, events: str = "ALL") -> Dict[str, Any]:
+        """The conversation's state; `events="NONE"` when only fields like the channel are needed."""
         return await self._request("GET", self._url(conversation_id, "tracker"),
-                                   {"include_events": "ALL"})
+                                   {"include_events": events})
 
     async def _append(self, conversation_id: str, events: List[Dict[str, Any]],
                       **params: str) -> Dict[str, Any]:
@@ -109,7 +110,7 @@ class RasaClient:
 
     async def push(self, conversation_id: str, text: str, staff: str) -> bool:
         """Send a staff message on the user's latest channel; False if that channel takes no pushes."""
-        channel = (await self.tracker(conversation_id)).get("latest_input_channel")
+        channel = (await self.tracker(conversation_id, events="NONE")).get("latest_input_channel")
         if channel not in PUSH_CHANNELS:
             return False
         await self._append(conversation_id, [staff_event(text, staff, channel)],

@@ -6,7 +6,6 @@ channels that cannot receive pushes, when the user next writes (`bot.channels.re
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import List, Optional
 
 from bot.handoff.delivery import RasaClient, TranscriptLine
@@ -79,9 +78,4 @@ class StaffDesk:
                                  m.delivered_at is not None)
                   for ticket in self.store.tickets_for(conversation_id)
                   for m in self.store.history(ticket.id).messages]
-        return sorted(lines, key=lambda line: _aware(line.at))
-
-
-def _aware(moment: datetime) -> datetime:
-    """Store times may come back naive (SQLite); they are UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return sorted(lines, key=lambda line: line.at)  # all UTC-aware (store and Rasa alike)
