@@ -16,7 +16,7 @@ BIN := $(VENV)/bin
 STAMPS := .make
 SPACY_PIPELINE := build/spacy_pipeline/meta.json
 TRAINED := models/.trained
-TRAIN_INPUTS := config.yml domain.yml $(wildcard nlu_data/*.yml stories/*.yml) \
+TRAIN_INPUTS := config.yml $(wildcard domain/*.yml domain/*/*.yml nlu_data/*.yml stories/*.yml) \
 	bot/nlp/components.py bot/nlp/tfidf_classifier.py $(SPACY_PIPELINE)
 
 .PHONY: help install widget browser spacy train run shell test validate test-stories test-python bench-nlu \
@@ -58,7 +58,7 @@ spacy: $(SPACY_PIPELINE)
 
 # Rasa's fingerprint cannot see inside the spaCy folder, so make decides when to train.
 $(TRAINED): $(TRAIN_INPUTS)
-	$(BIN)/rasa train --data nlu_data stories --domain domain.yml --config config.yml \
+	$(BIN)/rasa train --data nlu_data stories --domain domain --config config.yml \
 		--out models --force
 	@touch $@
 
@@ -85,7 +85,7 @@ shell: $(TRAINED)
 	$(BIN)/fsgs-bot shell
 
 validate: $(STAMPS)/installed
-	$(BIN)/rasa data validate --data nlu_data stories --domain domain.yml --config config.yml \
+	$(BIN)/rasa data validate --data nlu_data stories --domain domain --config config.yml \
 		--fail-on-warnings
 
 test-stories: $(TRAINED)

@@ -14,6 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import queue
 from bot.handoff.outbox import escalate
 from bot.handoff.store import EscalationRequest
+from bot.intents import ESCALATION_INTENTS, FALLBACK_INTENT, REPEATED_FALLBACK_REASON
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ OPENING = {
     "personal_advice": "I can't advise on your own case, so I've passed your question to the care team.",
     "request_human": "I've asked the care team to get in touch with you.",
     "emergency": "I've also alerted the care team that this is urgent. Please don't wait for their reply.",
-    "repeated_fallback": "I've passed your question to the care team.",
+    REPEATED_FALLBACK_REASON: "I've passed your question to the care team.",
 }
 APPENDED = "I've added this to your open request, so the care team will see it too."
 FAILED = ("Sorry, I couldn't pass your question to the care team automatically. Please contact your "
@@ -34,16 +35,16 @@ OFFLINE = ("I couldn't reach the care team's queue just now, but your request is
 
 def escalation_reason(tracker: Tracker) -> Text:
     intent = queue.latest_intent(tracker)
-    return intent if intent in queue.ESCALATION_INTENTS else "repeated_fallback"
+    return intent if intent in ESCALATION_INTENTS else REPEATED_FALLBACK_REASON
 
 
 def triggering_message(tracker: Tracker, reason: Text) -> Text:
     """What staff should read first: the user's words, or the misunderstood ones for a fallback."""
-    if reason != "repeated_fallback":
+    if reason != REPEATED_FALLBACK_REASON:
         return tracker.latest_message.get("text") or ""
     misunderstood = [e.get("text") or "" for e in tracker.events
                      if e.get("event") == "user"
-                     and (e.get("parse_data") or {}).get("intent", {}).get("name") == queue.FALLBACK_INTENT]
+                     and (e.get("parse_data") or {}).get("intent", {}).get("name") == FALLBACK_INTENT]
     return "\n".join(misunderstood[-2:]) or (tracker.latest_message.get("text") or "")
 
 

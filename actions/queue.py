@@ -9,8 +9,6 @@ from bot.handoff.store import HandoffStore
 from bot.settings import get_settings
 from bot.staffing import StaffedHours, parse_staffed_hours
 
-ESCALATION_INTENTS = ("personal_advice", "request_human", "emergency")
-FALLBACK_INTENT = "nlu_fallback"
 
 
 @functools.lru_cache(maxsize=1)

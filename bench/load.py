@@ -36,10 +36,10 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.handoff.outbox import Outbox  # noqa: E402
+from bot.intents import ESCALATION_INTENTS  # noqa: E402
 from bot.handoff.store import HandoffStore  # noqa: E402
 from bot.settings import PROJECT_ROOT, Settings  # noqa: E402
 
-ESCALATION_INTENTS = {"personal_advice", "request_human", "emergency"}
 # Answers to the bot's own questions: out of context they rightly get no reply.
 REPLIES_ONLY = {"affirm", "deny"}
 ESCALATION_ACTION = "action_escalate_to_human"

@@ -1,4 +1,4 @@
-"""Content rules for every response in domain.yml, conditional variants included.
+"""Content rules for every response in the domain/ folder, conditional variants included.
 
 Curated answers must be sourced, short, plain and general; no response may personalise a dose or
 repeat a fact that shared/fsgs-facts.md lists under "Corrections".
@@ -12,16 +12,11 @@ from typing import Dict, List, Tuple
 import pytest
 import yaml
 
+from bot.intents import INFORMATIONAL_INTENTS
 from bot.nlp.pipeline import load_terms
 from bot.settings import PROJECT_ROOT
 
-DOMAIN_PATH = PROJECT_ROOT / "domain.yml"
-INFORMATIONAL_INTENTS = [
-    "fsgs_definition", "fsgs_causes", "fsgs_symptoms", "fsgs_diagnosis", "fsgs_prognosis",
-    "treatment_overview", "steroid_therapy", "steroid_resistance", "immunosuppressants",
-    "side_effects", "kidney_protection", "diet_lifestyle", "complications", "dialysis_transplant",
-    "proteinuria_nephrotic", "new_treatments",
-]
+DOMAIN_DIR = PROJECT_ROOT / "domain"
 DRUG_SPECIFIC_INTENTS = ["side_effects", "immunosuppressants", "kidney_protection"]
 
 DOSE_PERSONALISATION = [
@@ -58,7 +53,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 @pytest.fixture(scope="module")
 def responses() -> Dict[str, List[dict]]:
-    return yaml.load(DOMAIN_PATH.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)["responses"]
+    """Every file's responses merged; a response defined in two files is an error."""
+    merged: Dict[str, List[dict]] = {}
+    for path in sorted(DOMAIN_DIR.rglob("*.yml")):
+        part = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
+        for name, variants in (part.get("responses") or {}).items():
+            assert name not in merged, f"{name} is defined twice (second time in {path})"
+            merged[name] = variants
+    return merged
 
 
 def _all_variants(responses) -> List[Tuple[str, str]]:

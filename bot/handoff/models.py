@@ -15,7 +15,9 @@ from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, DateTime, 
 from sqlalchemy.orm import Mapped, registry
 from sqlalchemy.types import TypeDecorator
 
-REASONS = ("personal_advice", "request_human", "emergency", "repeated_fallback")
+from bot.intents import ESCALATION_REASONS
+
+REASONS = ESCALATION_REASONS
 PRIORITIES = ("urgent", "normal")
 STATUSES = ("open", "claimed", "resolved")
 ACTIVE_STATUSES = ("open", "claimed")

@@ -26,10 +26,9 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.intents import EMERGENCY_INTENT, ESCALATION_INTENTS, PERSONAL_ADVICE_INTENT
+
 RED_FLAG_LABEL = "red_flag"
-EMERGENCY_INTENT = "emergency"
-PERSONAL_ADVICE_INTENT = "personal_advice"
-ESCALATION_INTENTS = frozenset({EMERGENCY_INTENT, PERSONAL_ADVICE_INTENT, "request_human"})
 INTENT_RANKING = "intent_ranking"
 RED_FLAG_OVERRIDE_KEY = "red_flag_override"
 PERSONAL_ADVICE_CUE_KEY = "personal_advice_cue"

@@ -19,7 +19,8 @@ from sqlalchemy import Column, Float, String, Text, create_engine, select, table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-FALLBACK_INTENT = "nlu_fallback"
+from bot.intents import FALLBACK_INTENT
+
 DEFAULT_THRESHOLD = 0.6
 DEFAULT_DAYS = 30
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pytest
 
+from bot.intents import ESCALATION_INTENTS
 from bot.nlp.components import RED_FLAG_OVERRIDE_KEY, is_general_question, personal_advice_cues
 
-ESCALATION = {"emergency", "personal_advice", "request_human"}
+ESCALATION = set(ESCALATION_INTENTS)
 
 
 @pytest.mark.parametrize("text, general", [

@@ -1,0 +1,22 @@
+"""The intent groups of `shared/intents.md`, defined once.
+
+Plain constants with no imports, so the Rasa server's components, the action server, the console
+and the benchmarks all read the same lists without pulling in Rasa.
+"""
+from __future__ import annotations
+
+INFORMATIONAL_INTENTS = (
+    "fsgs_definition", "fsgs_causes", "fsgs_symptoms", "fsgs_diagnosis", "fsgs_prognosis",
+    "treatment_overview", "steroid_therapy", "steroid_resistance", "immunosuppressants",
+    "side_effects", "kidney_protection", "diet_lifestyle", "complications", "dialysis_transplant",
+    "proteinuria_nephrotic", "new_treatments",
+)
+CONVERSATION_INTENTS = ("greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "out_of_scope")
+EMERGENCY_INTENT = "emergency"
+PERSONAL_ADVICE_INTENT = "personal_advice"
+REQUEST_HUMAN_INTENT = "request_human"
+ESCALATION_INTENTS = (PERSONAL_ADVICE_INTENT, REQUEST_HUMAN_INTENT, EMERGENCY_INTENT)
+FALLBACK_INTENT = "nlu_fallback"
+# Why a ticket was opened: an escalation intent, or two misunderstandings and an accepted offer.
+REPEATED_FALLBACK_REASON = "repeated_fallback"
+ESCALATION_REASONS = ESCALATION_INTENTS + (REPEATED_FALLBACK_REASON,)
