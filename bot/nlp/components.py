@@ -6,7 +6,10 @@
 "should I stop/switch/take...", "how much ... should my son take") to `personal_advice` when the
 classifier would have answered them with an FAQ. `RedFlagOverride` is the deterministic emergency
 layer: a red-flag phrase about something happening now forces the `emergency` intent, whatever the
-classifier predicted.
+classifier predicted. Real messages are long ("last year he had a clot in his leg... now his
+protein is up, what does that mean?"), so both layers read sentence by sentence: a red flag told as
+past history, or a decision someone else reported ("the doctor said we should reduce it"), does
+not count on its own.
 """
 from __future__ import annotations
 
@@ -68,9 +71,47 @@ _PERSONAL_ADVICE_CUES = {
 }
 
 
+# A sentence ends at . ! ? ; or a line break (not at a decimal point: "1.8").
+_SENTENCE_END = re.compile(r"[!?;]+|\.(?!\d)|\n+")
+# "the doctor said we should reduce it": a decision someone else spoke of, not one asked for.
+_REPORTED = re.compile(r"\b(?:said|says|told|tells|advised|wants?|wanted|asked|explained)\b"
+                       r"(?:\s+(?:us|me|him|her|them))?(?:\s+that)?\s*$", re.IGNORECASE)
+# History told in the past, with no sign that it is happening again now.
+_PAST = re.compile(
+    r"\b(?:last|previous)\s+(?:year|month|week|time|summer|winter|spring|autumn|relapse)\b"
+    r"|\bago\b|\b(?:in|back in|since)\s+(?:19|20)\d\d\b|\bback then\b|\bpreviously\b"
+    r"|\bhistory of\b|\bused to\b|\bonce had\b|\bwhen (?:he|she|i|we|they) (?:was|were)\b",
+    re.IGNORECASE)
+_NOW = re.compile(r"\b(?:now|today|tonight|currently|right now|this (?:morning|evening|afternoon)|"
+                  r"at the moment|again|still|suddenly|since (?:this|last night|yesterday))\b",
+                  re.IGNORECASE)
+
+
+def sentence_spans(text: Text) -> List[tuple[int, int]]:
+    """(start, end) character spans of the sentences of a message."""
+    spans, start = [], 0
+    for end_mark in _SENTENCE_END.finditer(text):
+        spans.append((start, end_mark.end()))
+        start = end_mark.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans or [(0, len(text))]
+
+
+def _is_past_history(sentence: Text) -> bool:
+    return bool(_PAST.search(sentence)) and not _NOW.search(sentence)
+
+
 def personal_advice_cues(text: Text) -> List[Text]:
     """Names of the own-case cues found in the text (empty for a general question)."""
-    return [name for name, cue in _PERSONAL_ADVICE_CUES.items() if cue.search(text)]
+    found = []
+    for start, end in sentence_spans(text):
+        sentence = text[start:end]
+        for name, cue in _PERSONAL_ADVICE_CUES.items():
+            if name not in found and any(not _REPORTED.search(sentence[:match.start()])
+                                         for match in cue.finditer(sentence)):
+                found.append(name)
+    return found
 
 
 def is_general_question(text: Text) -> bool:
@@ -178,7 +219,11 @@ class RedFlagOverride(_StatelessComponent):
 
 
 def red_flags(message: Message) -> List[Text]:
-    """Canonical ids of the red-flag phrases found in a parsed message."""
+    """Canonical ids of the red-flag phrases found in a parsed message, leaving out those in a
+    sentence that tells past history ("last year he had chest pain") with nothing about now."""
+    text = message.get(TEXT) or ""
+    history = [span for span in sentence_spans(text) if _is_past_history(text[span[0]:span[1]])]
     return [e[ENTITY_ATTRIBUTE_VALUE] for e in message.get(ENTITIES, [])
-            if e.get(ENTITY_ATTRIBUTE_TYPE) == RED_FLAG_LABEL]
+            if e.get(ENTITY_ATTRIBUTE_TYPE) == RED_FLAG_LABEL
+            and not any(start <= e[ENTITY_ATTRIBUTE_START] < end for start, end in history)]
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import quantiles
-from typing import Callable, Iterable, List, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Sequence, Tuple
 
 from sklearn.metrics import f1_score
 
@@ -21,11 +21,18 @@ from bot.intents import EMERGENCY_INTENT, ESCALATION_INTENTS, FALLBACK_INTENT
 from bot.settings import PROJECT_ROOT
 
 HOLDOUT_PATH = PROJECT_ROOT / "tests" / "data" / "nlu_holdout.yml"
+REALISTIC_HOLDOUT_PATH = PROJECT_ROOT / "tests" / "data" / "nlu_holdout_realistic.yml"
 MODELS_DIR = PROJECT_ROOT / "models"
 
-# Acceptance targets on the held-out set (issue 2).
-TARGETS = {"accuracy": 0.92, "escalation_recall": 0.98, "emergency_recall": 1.0,
+# Acceptance targets on the held-out set (issues 2 and 12).
+TARGETS = {"accuracy": 0.97, "escalation_recall": 0.98, "emergency_recall": 1.0,
            "false_escalation_rate": 0.03}
+# On long, messy patient and parent messages (issue 12).
+REALISTIC_TARGETS = {"accuracy": 0.90, "escalation_recall": 0.97, "emergency_recall": 1.0,
+                     "false_escalation_rate": 0.05}
+# Each held-out set with the targets it must meet.
+HOLDOUT_SETS = {"holdout": (HOLDOUT_PATH, TARGETS),
+                "realistic": (REALISTIC_HOLDOUT_PATH, REALISTIC_TARGETS)}
 
 
 @dataclass(frozen=True)
@@ -39,11 +46,11 @@ class Scores:
     latency_p95_ms: float
     errors: Tuple[Tuple[str, str, str], ...]  # (text, expected, predicted)
 
-    def failed_targets(self) -> List[str]:
+    def failed_targets(self, targets: Dict[str, float] = TARGETS) -> List[str]:
         """Names of the acceptance targets these scores miss (empty when all are met)."""
         failed = [name for name in ("accuracy", "escalation_recall", "emergency_recall")
-                  if getattr(self, name) < TARGETS[name]]
-        if self.false_escalation_rate > TARGETS["false_escalation_rate"]:
+                  if getattr(self, name) < targets[name]]
+        if self.false_escalation_rate > targets["false_escalation_rate"]:
             failed.append("false_escalation_rate")
         return failed
 
