@@ -102,14 +102,37 @@ def _is_past_history(sentence: Text) -> bool:
     return bool(_PAST.search(sentence)) and not _NOW.search(sentence)
 
 
+# "what foods should we give him": asks which option, not for a yes/no decision on a dose.
+_WH_CHOICE = re.compile(r"\b(?:what|which)(?:\s+[\w']+){0,2}\s*$", re.IGNORECASE)
+# A later question that points back at what was told ("My creatinine is 1.8. Is it bad?").
+_REFERS_BACK = re.compile(r"\b(?:it|that|this|these|those|mine|my|his|her|our|their|them)\b",
+                          re.IGNORECASE)
+
+
+def _asks(sentences: List[Text], index: int) -> bool:
+    """True when sentence `index` asks something itself (a question, or the last sentence) or a
+    later question refers back to it."""
+    if "?" in sentences[index] or index == len(sentences) - 1:
+        return True
+    later = sentences[index + 1:]
+    return any(("?" in sentence or sentence is later[-1]) and _REFERS_BACK.search(sentence)
+               for sentence in later)
+
+
 def personal_advice_cues(text: Text) -> List[Text]:
-    """Names of the own-case cues found in the text (empty for a general question)."""
+    """Names of the own-case cues found in the text (empty for a general question). In a long
+    message only the sentences that ask (see `_asks`) count: "My husband's eGFR is now 12. What
+    is the difference between PD and HD?" asks something general."""
+    sentences = [text[start:end] for start, end in sentence_spans(text)]
     found = []
-    for start, end in sentence_spans(text):
-        sentence = text[start:end]
+    for index, sentence in enumerate(sentences):
+        if not _asks(sentences, index):
+            continue
         for name, cue in _PERSONAL_ADVICE_CUES.items():
-            if name not in found and any(not _REPORTED.search(sentence[:match.start()])
-                                         for match in cue.finditer(sentence)):
+            if name not in found and any(
+                    not _REPORTED.search(sentence[:match.start()])
+                    and not _WH_CHOICE.search(sentence[:match.start()])
+                    for match in cue.finditer(sentence)):
                 found.append(name)
     return found
 

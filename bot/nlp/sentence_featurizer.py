@@ -8,12 +8,12 @@ length-sorted batches; a parse encodes its one message through the same traced g
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Text, Tuple
+from typing import Any
 
 import numpy as np
-
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -35,7 +35,7 @@ def _encoder(model_path: str, max_length: int) -> SentenceEncoder:
 
 
 def token_vectors(tokens: Sequence[Token], pieces: np.ndarray,
-                  offsets: Sequence[Tuple[int, int]]) -> np.ndarray:
+                  offsets: Sequence[tuple[int, int]]) -> np.ndarray:
     """One row per token: the mean of the wordpiece vectors whose characters fall inside it
     (zeros for a token past the encoder's maximum length)."""
     piece_spans = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
@@ -52,42 +52,42 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     """Dense sequence + sentence features from all-MiniLM-L6-v2, loaded from `model_path`."""
 
     @classmethod
-    def required_components(cls) -> List[type]:
+    def required_components(cls) -> list[type]:
         return [Tokenizer]
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {**DenseFeaturizer.get_default_config(), "model_path": "build/sentence_model",
                 "max_length": 128, "batch_size": 64}
 
     @classmethod
-    def validate_config(cls, config: Dict[Text, Any]) -> None:
+    def validate_config(cls, config: dict[str, Any]) -> None:
         if int(config["max_length"]) < 8:
             raise ValueError("max_length must be at least 8 wordpieces")
 
-    def __init__(self, config: Dict[Text, Any], name: Text) -> None:
+    def __init__(self, config: dict[str, Any], name: str) -> None:
         super().__init__(name, config)
         self._encoder = _encoder(str(config["model_path"]), int(config["max_length"]))
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "SentenceEmbeddingFeaturizer":
+    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> SentenceEmbeddingFeaturizer:
         return cls({**cls.get_default_config(), **config}, execution_context.node_name)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         self._featurize([m for m in training_data.training_examples if m.get(TEXT)])
         return training_data
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         self._featurize([m for m in messages if m.get(TEXT)])
         return messages
 
-    def _featurize(self, messages: List[Message]) -> None:
+    def _featurize(self, messages: list[Message]) -> None:
         if not messages:
             return
         encoded = self._encoder.encode([m.get(TEXT) for m in messages],
                                        batch_size=int(self._config["batch_size"]))
-        for message, (pieces, offsets, sentence) in zip(messages, encoded):
+        for message, (pieces, offsets, sentence) in zip(messages, encoded, strict=True):
             tokens = message.get(TOKENS_NAMES[TEXT]) or []
             sequence = (token_vectors(tokens, pieces, offsets) if tokens
                         else np.zeros((1, EMBEDDING_DIMENSION), dtype=np.float32))

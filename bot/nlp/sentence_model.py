@@ -17,8 +17,9 @@ import shutil
 import sys
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, List, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -98,12 +99,12 @@ class SentenceEncoder:
         self._token_vectors = token_vectors
 
     def encode(self, texts: Sequence[str], batch_size: int = 64
-               ) -> List[Tuple[np.ndarray, List[Tuple[int, int]], np.ndarray]]:
+               ) -> list[tuple[np.ndarray, list[tuple[int, int]], np.ndarray]]:
         """For each text: (wordpiece vectors, their character offsets, the L2-normalised mean of
         the wordpiece vectors). Texts are batched by length so padding stays small."""
         encodings = self._tokenizer.encode_batch([t or "" for t in texts])
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        results: List[Any] = [None] * len(texts)
+        results: list[Any] = [None] * len(texts)
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
             width = max(len(encodings[i].ids) for i in batch)
@@ -123,7 +124,7 @@ class SentenceEncoder:
         return results
 
 
-def main(argv: List[str]) -> int:
+def main(argv: list[str]) -> int:
     if len(argv) != 2:
         sys.stderr.write(__doc__.strip().splitlines()[-1] + "\n")
         return 2

@@ -16,7 +16,11 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlp.sentence_featurizer import SentenceEmbeddingFeaturizer, token_vectors
 from bot.nlp.sentence_model import (
-    EMBEDDING_DIMENSION, MODEL_FILES_SHA256, MODEL_ZIP_IN_WHEEL, extract, verify,
+    EMBEDDING_DIMENSION,
+    MODEL_FILES_SHA256,
+    MODEL_ZIP_IN_WHEEL,
+    extract,
+    verify,
 )
 from bot.settings import PROJECT_ROOT
 
