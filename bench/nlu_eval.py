@@ -16,15 +16,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, List, Tuple
 
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline, make_union
 
 from bot.nlp.evaluation import (
-    HOLDOUT_SETS, Scores, load_examples, newest_model, rasa_predictor, red_flag_layer_scores, score,
+    HOLDOUT_SETS,
+    Scores,
+    load_examples,
+    newest_model,
+    rasa_predictor,
+    red_flag_layer_scores,
+    score,
 )
 from bot.settings import PROJECT_ROOT
 
@@ -60,13 +66,13 @@ policies:
 """
 
 
-def _timed(run: Callable[[], object]) -> Tuple[object, float]:
+def _timed(run: Callable[[], object]) -> tuple[object, float]:
     start = time.perf_counter()
     result = run()
     return result, time.perf_counter() - start
 
 
-def _run(command: List[str]) -> None:
+def _run(command: list[str]) -> None:
     """Runs quietly, with Rasa's training cache off so every training time is from scratch; the
     output is shown only if the command fails."""
     done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True,
@@ -76,14 +82,14 @@ def _run(command: List[str]) -> None:
         done.check_returncode()
 
 
-def train_rasa_nlu(config: Path, out_dir: Path, name: str) -> Tuple[Path, float]:
+def train_rasa_nlu(config: Path, out_dir: Path, name: str) -> tuple[Path, float]:
     _, seconds = _timed(lambda: _run([
         RASA, "train", "nlu", "--nlu", str(NLU_DATA), "--config", str(config),
         "--out", str(out_dir), "--fixed-model-name", name]))
     return out_dir / f"{name}.tar.gz", seconds
 
 
-def project_model(retrain: bool, work_dir: Path) -> Tuple[Path, float | None]:
+def project_model(retrain: bool, work_dir: Path) -> tuple[Path, float | None]:
     """The model under test and its training time (None when an existing model is reused)."""
     existing = newest_model()
     if existing and not retrain:
@@ -91,15 +97,15 @@ def project_model(retrain: bool, work_dir: Path) -> Tuple[Path, float | None]:
     return train_rasa_nlu(PROJECT_ROOT / "config.yml", work_dir, "project")
 
 
-def rasa_default_peer(work_dir: Path) -> Tuple[Callable[[str], str], float]:
+def rasa_default_peer(work_dir: Path) -> tuple[Callable[[str], str], float]:
     config = work_dir / "rasa_default_config.yml"
     config.write_text(RASA_DEFAULT_CONFIG, encoding="utf-8")
     model, seconds = train_rasa_nlu(config, work_dir, "rasa_default")
     return rasa_predictor(model), seconds
 
 
-def tfidf_peer() -> Tuple[Callable[[str], str], float]:
-    texts, intents = zip(*load_examples(NLU_DATA))
+def tfidf_peer() -> tuple[Callable[[str], str], float]:
+    texts, intents = zip(*load_examples(NLU_DATA), strict=True)
     classifier = make_pipeline(
         make_union(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
                    TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)),

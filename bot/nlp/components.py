@@ -14,7 +14,7 @@ not count on its own.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Text
+from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -24,8 +24,15 @@ from rasa.nlu.constants import SPACY_DOCS
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.nlu.utils.spacy_utils import SpacyNLP
 from rasa.shared.nlu.constants import (
-    ENTITIES, ENTITY_ATTRIBUTE_END, ENTITY_ATTRIBUTE_START, ENTITY_ATTRIBUTE_TYPE,
-    ENTITY_ATTRIBUTE_VALUE, INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY, TEXT,
+    ENTITIES,
+    ENTITY_ATTRIBUTE_END,
+    ENTITY_ATTRIBUTE_START,
+    ENTITY_ATTRIBUTE_TYPE,
+    ENTITY_ATTRIBUTE_VALUE,
+    INTENT,
+    INTENT_NAME_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
 
@@ -62,7 +69,8 @@ _PERSONAL_ADVICE_CUES = {
     "own_result": re.compile(rf"\b{_OWNER}\s+(?:[\w']+\s+){{0,3}}{_LAB}\b[^.?!\n]{{0,30}}?\d",
                              re.IGNORECASE),
     "decision": re.compile(
-        rf"(?<!how )\b(?:should|shall|can|could|may|must)\s+{_SUBJECT}\s+(?:still\s+|just\s+)?{_DECISION_VERB}\b"
+        rf"(?<!how )\b(?:should|shall|can|could|may|must)\s+{_SUBJECT}\s+"
+        rf"(?:still\s+|just\s+)?{_DECISION_VERB}\b"
         rf"|\bis it (?:ok|okay|safe|fine|alright)\s+(?:for\s+{_SUBJECT}\s+|if\s+{_SUBJECT}\s+)"
         rf"(?:to\s+)?{_DECISION_VERB}\b", re.IGNORECASE),
     "dose_amount": re.compile(
@@ -87,7 +95,7 @@ _NOW = re.compile(r"\b(?:now|today|tonight|currently|right now|this (?:morning|e
                   re.IGNORECASE)
 
 
-def sentence_spans(text: Text) -> List[tuple[int, int]]:
+def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) character spans of the sentences of a message."""
     spans, start = [], 0
     for end_mark in _SENTENCE_END.finditer(text):
@@ -98,7 +106,7 @@ def sentence_spans(text: Text) -> List[tuple[int, int]]:
     return spans or [(0, len(text))]
 
 
-def _is_past_history(sentence: Text) -> bool:
+def _is_past_history(sentence: str) -> bool:
     return bool(_PAST.search(sentence)) and not _NOW.search(sentence)
 
 
@@ -109,7 +117,7 @@ _REFERS_BACK = re.compile(r"\b(?:it|that|this|these|those|mine|my|his|her|our|th
                           re.IGNORECASE)
 
 
-def _asks(sentences: List[Text], index: int) -> bool:
+def _asks(sentences: list[str], index: int) -> bool:
     """True when sentence `index` asks something itself (a question, or the last sentence) or a
     later question refers back to it."""
     if "?" in sentences[index] or index == len(sentences) - 1:
@@ -119,7 +127,7 @@ def _asks(sentences: List[Text], index: int) -> bool:
                for sentence in later)
 
 
-def personal_advice_cues(text: Text) -> List[Text]:
+def personal_advice_cues(text: str) -> list[str]:
     """Names of the own-case cues found in the text (empty for a general question). In a long
     message only the sentences that ask (see `_asks`) count: "My husband's eGFR is now 12. What
     is the difference between PD and HD?" asks something general."""
@@ -137,7 +145,7 @@ def personal_advice_cues(text: Text) -> List[Text]:
     return found
 
 
-def is_general_question(text: Text) -> bool:
+def is_general_question(text: str) -> bool:
     """True when the text asks about a topic rather than reporting what is happening to someone."""
     return bool(_GENERAL_QUESTION.search(text)) and not _PERSONAL_OR_NOW.search(text)
 
@@ -145,11 +153,11 @@ def is_general_question(text: Text) -> bool:
 class _StatelessComponent(GraphComponent):
     """Shared plumbing for components with no training and only a config."""
 
-    def __init__(self, config: Dict[Text, Any]) -> None:
+    def __init__(self, config: dict[str, Any]) -> None:
         self._config = config
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
                execution_context: ExecutionContext) -> GraphComponent:
         return cls({**cls.get_default_config(), **config})
 
@@ -159,14 +167,14 @@ class TermEntityExtractor(_StatelessComponent, EntityExtractorMixin):
     """Entities from the terms.yml entity ruler, valued by canonical id."""
 
     @classmethod
-    def required_components(cls) -> List[type]:
+    def required_components(cls) -> list[type]:
         return [SpacyNLP]
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {}
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             doc = message.get(SPACY_DOCS[TEXT])
             if doc is None:
@@ -183,7 +191,7 @@ class TermEntityExtractor(_StatelessComponent, EntityExtractorMixin):
         return messages
 
 
-def _force_intent(message: Message, intent: Text, marker_key: Text, marker: Any) -> None:
+def _force_intent(message: Message, intent: str, marker_key: str, marker: Any) -> None:
     """Sets `intent` with full confidence on top of the ranking and records why."""
     forced = {INTENT_NAME_KEY: intent, PREDICTED_CONFIDENCE_KEY: 1.0}
     ranking = [r for r in message.get(INTENT_RANKING, []) if r.get(INTENT_NAME_KEY) != intent]
@@ -201,14 +209,14 @@ class PersonalAdviceCue(_StatelessComponent):
     """
 
     @classmethod
-    def required_components(cls) -> List[type]:
+    def required_components(cls) -> list[type]:
         return []
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {"intent": PERSONAL_ADVICE_INTENT}
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             predicted = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
             cues = personal_advice_cues(message.get(TEXT) or "")
@@ -226,14 +234,14 @@ class RedFlagOverride(_StatelessComponent):
     """
 
     @classmethod
-    def required_components(cls) -> List[type]:
+    def required_components(cls) -> list[type]:
         return [TermEntityExtractor]
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {"intent": EMERGENCY_INTENT}
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             flags = red_flags(message)
             if flags and not is_general_question(message.get(TEXT) or ""):
@@ -241,12 +249,18 @@ class RedFlagOverride(_StatelessComponent):
         return messages
 
 
-def red_flags(message: Message) -> List[Text]:
+# Pathology words that share a red flag's lemma: "collapsing variant" is a type of FSGS, not fainting.
+_PATHOLOGY_TERM = re.compile(
+    r"collaps\w*\s+(?:variant|fsgs|type|form|glomerulopathy|lesion|pattern)\b", re.IGNORECASE)
+
+
+def red_flags(message: Message) -> list[str]:
     """Canonical ids of the red-flag phrases found in a parsed message, leaving out those in a
     sentence that tells past history ("last year he had chest pain") with nothing about now."""
     text = message.get(TEXT) or ""
     history = [span for span in sentence_spans(text) if _is_past_history(text[span[0]:span[1]])]
     return [e[ENTITY_ATTRIBUTE_VALUE] for e in message.get(ENTITIES, [])
             if e.get(ENTITY_ATTRIBUTE_TYPE) == RED_FLAG_LABEL
-            and not any(start <= e[ENTITY_ATTRIBUTE_START] < end for start, end in history)]
+            and not any(start <= e[ENTITY_ATTRIBUTE_START] < end for start, end in history)
+            and not _PATHOLOGY_TERM.match(text, e[ENTITY_ATTRIBUTE_START])]
 

@@ -13,13 +13,9 @@ issue-12 report: +2-3 points on realistic patient messages).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Text
+from typing import Any
 
 import numpy as np
-from scipy.sparse import csr_matrix, hstack
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -28,10 +24,17 @@ from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.nlu.constants import SPACY_DOCS
 from rasa.nlu.utils.spacy_utils import SpacyNLP
 from rasa.shared.nlu.constants import (
-    INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT,
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from scipy.sparse import csr_matrix, hstack
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
 
 MODEL_FILE = "tfidf_intent_classifier.skops"
 # What skops cannot vouch for by itself in this model: the vectorizers' idf matrices.
@@ -39,7 +42,7 @@ EXPECTED_UNTRUSTED_TYPES = {"scipy.sparse._csr.csr_matrix"}
 RANKING_LENGTH = 10
 
 
-def normalised_words(message: Message) -> Text:
+def normalised_words(message: Message) -> str:
     """Lower-case lemmas, each entity span replaced by "<label> <canonical id>"."""
     doc = message.get(SPACY_DOCS[TEXT])
     if doc is None:
@@ -63,24 +66,24 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     an earlier classifier (DIET) left on the message, or from its own alone if there is none."""
 
     @classmethod
-    def required_components(cls) -> List[type]:
+    def required_components(cls) -> list[type]:
         return [SpacyNLP]
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {"C": 20.0, "char_min_ngram": 2, "char_max_ngram": 5, "weight": 0.7,
                 "dense_weight": 1.0}
 
-    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-                 model: Dict[str, Any] | None = None) -> None:
+    def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+                 model: dict[str, Any] | None = None) -> None:
         self._config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
         self._resource = resource
         self._model = model
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "TfidfIntentClassifier":
+    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> TfidfIntentClassifier:
         return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
@@ -104,8 +107,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             sio.dump(self._model, Path(model_dir) / MODEL_FILE)
 
     @classmethod
-    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-             execution_context: ExecutionContext, **kwargs: Any) -> "TfidfIntentClassifier":
+    def load(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> TfidfIntentClassifier:
         import skops.io as sio
 
         with model_storage.read_from(resource) as model_dir:
@@ -116,7 +119,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             model = sio.load(path, trusted=sorted(untrusted))
         return cls(config, model_storage, resource, model)
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         if self._model is None or not messages:
             return messages
         features = hstack([
@@ -125,15 +128,16 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             self._dense(messages),
         ]).tocsr()
         classes = list(self._model["classifier"].classes_)
-        for message, probabilities in zip(messages, self._model["classifier"].predict_proba(features)):
-            blended = self._blend(classes, probabilities, message.get(INTENT_RANKING_KEY) or [])
+        probabilities = self._model["classifier"].predict_proba(features)
+        for message, own in zip(messages, probabilities, strict=True):
+            blended = self._blend(classes, own, message.get(INTENT_RANKING_KEY) or [])
             ranking = [{INTENT_NAME_KEY: classes[i], PREDICTED_CONFIDENCE_KEY: float(blended[i])}
                        for i in np.argsort(-blended)[:RANKING_LENGTH]]
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages
 
-    def _dense(self, messages: List[Message]) -> csr_matrix:
+    def _dense(self, messages: list[Message]) -> csr_matrix:
         """The messages' dense sentence features times `dense_weight` (no columns when 0)."""
         weight = float(self._config["dense_weight"])
         if weight == 0:
@@ -147,7 +151,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             rows.append(np.asarray(sentence.features, dtype=np.float64).reshape(-1))
         return csr_matrix(weight * np.vstack(rows))
 
-    def _blend(self, classes: List[str], own: np.ndarray, previous: List[Dict[str, Any]]
+    def _blend(self, classes: list[str], own: np.ndarray, previous: list[dict[str, Any]]
                ) -> np.ndarray:
         if not previous:
             return own

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import pytest
-
 from rasa.shared.core.domain import Domain
 
 from bot.intents import ESCALATION_INTENTS, FALLBACK_INTENT
 from bot.nlp.components import (
-    RED_FLAG_OVERRIDE_KEY, is_general_question, personal_advice_cues, sentence_spans,
+    RED_FLAG_OVERRIDE_KEY,
+    is_general_question,
+    personal_advice_cues,
+    sentence_spans,
 )
 from bot.settings import PROJECT_ROOT
 
@@ -101,6 +103,11 @@ def test_an_emergency_inside_a_long_message_is_still_an_emergency(parse, text):
 ])
 def test_a_red_flag_told_as_past_history_does_not_force_an_emergency(parse, text):
     assert RED_FLAG_OVERRIDE_KEY not in parse(text)
+
+
+def test_the_collapsing_variant_is_pathology_not_fainting(parse):
+    assert RED_FLAG_OVERRIDE_KEY not in parse("my husband has the collapsing type of fsgs, is it worse?")
+    assert parse("my grandad collapsed in the kitchen")[RED_FLAG_OVERRIDE_KEY]
 
 
 @pytest.mark.parametrize("text", [
