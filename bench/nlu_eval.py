@@ -24,6 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline, make_union
 
 from bot.nlp.evaluation import (
+    ACCURACY_GOAL,
     HOLDOUT_SETS,
     Scores,
     load_examples,
@@ -154,6 +155,8 @@ def main() -> int:
                                       for k, v in targets.items())
               + f", p95 <= {LATENCY_P95_TARGET_MS:.0f} ms; accuracy {margin:+.2f} over both peers")
         failed = project.failed_targets(targets)
+        if project.accuracy < ACCURACY_GOAL[name]:
+            failed.append(f"accuracy goal {ACCURACY_GOAL[name]}")
         lead = project.accuracy - max(default.accuracy, tfidf.accuracy)
         if lead < margin or lead <= 0:
             failed.append("accuracy vs peers")

@@ -79,7 +79,8 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
-        self._featurize([m for m in messages if m.get(TEXT)])
+        """Every message gets features, an empty one too, so no classifier meets a gap."""
+        self._featurize([m for m in messages if m.get(TEXT) is not None])
         return messages
 
     def _featurize(self, messages: list[Message]) -> None:

@@ -93,7 +93,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             self._config["char_min_ngram"], self._config["char_max_ngram"]))
         features = hstack([words.fit_transform([normalised_words(m) for m in examples]),
                            chars.fit_transform([m.get(TEXT).lower() for m in examples]),
-                           self._dense(examples)]).tocsr()
+                           self._dense(examples, training=True)]).tocsr()
         classifier = LogisticRegression(C=self._config["C"], max_iter=5000)
         classifier.fit(features, [m.get(INTENT) for m in examples])
         self._model = {"words": words, "chars": chars, "classifier": classifier}
@@ -125,7 +125,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         features = hstack([
             self._model["words"].transform([normalised_words(m) for m in messages]),
             self._model["chars"].transform([(m.get(TEXT) or "").lower() for m in messages]),
-            self._dense(messages),
+            self._dense(messages, training=False),
         ]).tocsr()
         classes = list(self._model["classifier"].classes_)
         probabilities = self._model["classifier"].predict_proba(features)
@@ -137,19 +137,29 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages
 
-    def _dense(self, messages: list[Message]) -> csr_matrix:
-        """The messages' dense sentence features times `dense_weight` (no columns when 0)."""
+    def _dense(self, messages: list[Message], training: bool) -> csr_matrix:
+        """The messages' dense sentence features times `dense_weight` (no columns when 0). A
+        pipeline without a dense featurizer fails training; at parse time a message that has none
+        (nothing to read) gets zeros rather than an error."""
         weight = float(self._config["dense_weight"])
         if weight == 0:
             return csr_matrix((len(messages), 0))
-        rows = []
+        rows: list[np.ndarray | None] = []
         for message in messages:
             _, sentence = message.get_dense_features(TEXT)
-            if sentence is None:
+            if sentence is None and training:
                 raise ValueError("dense_weight > 0 needs a dense featurizer (e.g. "
                                  "bot.nlp.sentence_featurizer.SentenceEmbeddingFeaturizer) first")
-            rows.append(np.asarray(sentence.features, dtype=np.float64).reshape(-1))
+            rows.append(None if sentence is None
+                        else np.asarray(sentence.features, dtype=np.float64).reshape(-1))
+        if any(row is None for row in rows):
+            rows = [np.zeros(self._dense_width()) if row is None else row for row in rows]
         return csr_matrix(weight * np.vstack(rows))
+
+    def _dense_width(self) -> int:
+        """How many dense columns the trained classifier expects."""
+        total = self._model["classifier"].coef_.shape[1]
+        return total - len(self._model["words"].vocabulary_) - len(self._model["chars"].vocabulary_)
 
     def _blend(self, classes: list[str], own: np.ndarray, previous: list[dict[str, Any]]
                ) -> np.ndarray:
