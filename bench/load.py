@@ -324,7 +324,7 @@ def bench_single(args: argparse.Namespace) -> bool:
 async def push_delivery(url: str, token: str, users: int = 20, pushes: int = 5) -> Tuple[int, int, List[float]]:
     """Socket.io users spread over the replicas; staff messages pushed through Rasa's HTTP API
     (any replica). Returns (delivered, pushed, push-to-socket latencies)."""
-    from bot.handoff.delivery import RasaClient
+    from bot.rasa_api import RasaClient
 
     rasa = RasaClient(url, token)
     clients, inboxes = [], []

@@ -7,8 +7,9 @@ import uuid
 
 import pytest
 
-from bot.handoff.desk import CLOSED_TEXT, JOINED_TEXT, StaffDesk
+from bot.handoff.desk import CLOSED_TEXT, JOINED_TEXT
 from bot.handoff.store import HandoffStore
+from bot.rasa_api import staff_desk
 from tests.support.users import SocketUser
 
 pytestmark = pytest.mark.slow
@@ -63,7 +64,7 @@ def test_rest_user_gets_staff_reply_the_next_time_they_write(stack, store):
     user = new_user()
     stack.rest(user, "I want to talk to a nurse please")
     [ticket] = tickets_for(store, user)
-    desk = StaffDesk.from_settings(stack.settings, store)
+    desk = staff_desk(stack.settings, store)
     asyncio.run(desk.claim(ticket.id, NURSE))
     asyncio.run(desk.reply(ticket.id, NURSE, "Hello, this is Sam from the kidney clinic."))
     assert [m.delivered_at for m in store.pending_messages(user)] == [None, None]
@@ -85,7 +86,7 @@ def test_staff_reply_reaches_socketio_user_while_paused_and_bot_answers_after_re
         [ticket] = tickets_for(store, user.session_id)
         assert ticket.channel == "socketio"
 
-        desk = StaffDesk.from_settings(stack.settings, store)
+        desk = staff_desk(stack.settings, store)
         await desk.claim(ticket.id, NURSE)
         joined = await user.next_message()
         assert joined == {"text": JOINED_TEXT, "from_care_team": True, "staff_name": "Care team"}

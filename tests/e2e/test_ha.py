@@ -76,7 +76,7 @@ def test_load_through_both_replicas_loses_nothing(ha):
 
 def test_staff_messages_reach_a_socket_whichever_replica_takes_the_push(ha):
     """Rasa's HTTP API request lands on either replica; Redis carries the emit to the socket."""
-    from bot.handoff.delivery import RasaClient
+    from bot.rasa_api import RasaClient
 
     async def scenario():
         user = SocketUser(ha.settings.rasa_url)
