@@ -95,7 +95,7 @@ def test_staff_reply_reaches_socketio_user_while_paused_and_bot_answers_after_re
 
         await user.say("hello? is someone there?")
         assert await user.drain() == []  # paused: the bot stays quiet ...
-        events = (await desk.rasa.tracker(user.session_id))["events"]
+        events = stack.tracker(user.session_id)["events"]
         assert "hello? is someone there?" in [e.get("text") for e in events if e["event"] == "user"]
 
         await desk.reply(ticket.id, NURSE, "Hi, I'm Alex, a renal nurse. Let's look at that together.")
