@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from asyncio import to_thread
-from typing import Iterable, List
+from collections.abc import Iterable
 
 from bot.handoff.delivery import Conversations, TranscriptLine
 from bot.handoff.store import HandoffStore, InvalidTransition, StaffMessageView, TicketView
@@ -85,7 +85,7 @@ class StaffDesk:
             await to_thread(self.store.release, [m.id for m in claimed[sent:]])
         return sent
 
-    async def reconcile(self, paused_conversations: Iterable[str]) -> List[str]:
+    async def reconcile(self, paused_conversations: Iterable[str]) -> list[str]:
         """Resume paused conversations that have no claimed ticket; returns those resumed.
 
         A conversation is paused only while staff hold its ticket; one paused without would never
@@ -107,11 +107,11 @@ class StaffDesk:
         ticket = await to_thread(self.store.open_ticket_for, conversation_id)
         return ticket is not None and ticket.status == "claimed"
 
-    async def transcript(self, ticket_id: int) -> List[TranscriptLine]:
+    async def transcript(self, ticket_id: int) -> list[TranscriptLine]:
         """The whole conversation of a ticket, as the console shows it."""
         return await self.conversation((await to_thread(self.store.get, ticket_id)).conversation_id)
 
-    async def conversation(self, conversation_id: str) -> List[TranscriptLine]:
+    async def conversation(self, conversation_id: str) -> list[TranscriptLine]:
         """User and bot lines from the chat merged with the staff messages of all the
         conversation's tickets from the store, oldest first. The console and the widget's history
         both read this: the store is the staff messages' record, undelivered ones included."""
@@ -119,7 +119,7 @@ class StaffDesk:
         lines += await to_thread(self._staff_lines, conversation_id)
         return sorted(lines, key=lambda line: line.at)  # all UTC-aware (store and Rasa alike)
 
-    def _staff_lines(self, conversation_id: str) -> List[TranscriptLine]:
+    def _staff_lines(self, conversation_id: str) -> list[TranscriptLine]:
         return [TranscriptLine("staff", m.text, m.created_at, m.author, m.delivered_at is not None)
                 for ticket in self.store.tickets_for(conversation_id)
                 for m in self.store.history(ticket.id).messages]
