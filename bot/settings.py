@@ -39,6 +39,14 @@ def _persistent_secret(var_dir: Path, name: str) -> str:
     return value
 
 
+def _region(raw: str) -> str:
+    region = raw.strip().upper()
+    if len(region) != 2 or not region.isalpha():
+        raise ValueError(f"PHONE_DEFAULT_REGION must be a two-letter country code such as GB or US, "
+                         f"got {raw!r}")
+    return region
+
+
 @dataclass(frozen=True)
 class Settings:
     var_dir: Path
@@ -70,6 +78,7 @@ class Settings:
     slack_signing_secret: Optional[str]
     slack_api_base: str
     staff_email: Optional[str]
+    phone_default_region: str
 
     def rasa_environment(self) -> Dict[str, str]:
         """Variables that `endpoints.yml` and `credentials.yml` interpolate for the Rasa process."""
@@ -154,6 +163,8 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
         slack_api_base=env.get("SLACK_API_BASE", "https://slack.com/api/"),
         staff_email=env.get("FSGS_STAFF") or None,  # who `fsgs-bot handoff` acts as (or --as)
+        # How a phone number typed without a country code is read (ISO 3166 code, e.g. GB, US, DE).
+        phone_default_region=_region(env.get("PHONE_DEFAULT_REGION") or "GB"),
     )
 
 
