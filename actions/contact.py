@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from typing import Any, Dict, List, Optional, Text
+from typing import Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -24,8 +24,7 @@ from rasa_sdk.types import DomainDict
 from actions import queue
 from actions.queue import UsesHandoff
 from bot.handoff.store import EscalationRequest, HandoffError
-from bot.intents import (EMERGENCY_INTENT, ESCALATION_INTENTS, INFORMATIONAL_INTENTS,
-                         REQUEST_HUMAN_INTENT)
+from bot.intents import EMERGENCY_INTENT, ESCALATION_INTENTS, INFORMATIONAL_INTENTS, REQUEST_HUMAN_INTENT
 
 logger = logging.getLogger(__name__)
 
@@ -57,13 +56,13 @@ class Turn(enum.Enum):
     OTHER = "other"
 
 
-def is_exit_phrase(text: Text) -> bool:
+def is_exit_phrase(text: str) -> bool:
     """True when the whole message is a "no", "stop", "cancel", "never mind"..."""
     words = "".join(ch if ch.isalnum() or ch in " '" else " " for ch in text.lower().replace("’", "'"))
     return " ".join(words.split()) in EXIT_PHRASES
 
 
-def usable_contact(text: Text, region: Text) -> Optional[Text]:
+def usable_contact(text: str, region: str) -> str | None:
     """The first email address or valid phone number in `text`, normalised; None if there is none."""
     for word in text.split():
         if "@" in word:
@@ -77,7 +76,7 @@ def usable_contact(text: Text, region: Text) -> Optional[Text]:
     return None
 
 
-def read_turn(tracker: Tracker, region: Text) -> Turn:
+def read_turn(tracker: Tracker, region: str) -> Turn:
     """What the user's latest message means to a form that is waiting for an answer."""
     intent = queue.latest_intent(tracker)
     text = tracker.latest_message.get("text") or ""
@@ -105,27 +104,27 @@ def answers_the_form(tracker: Tracker) -> bool:
     return actions == [FORM] and tracker.active_loop.get("name") == FORM
 
 
-def declined(extra: Optional[Dict[Text, Any]] = None) -> Dict[Text, Any]:
+def declined(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"contact_details": DECLINED, "contact_consent": False, **(extra or {})}
 
 
 class ActionAskContactDetails(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_ask_contact_details"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[EventType]:
+                  domain: dict[str, Any]) -> list[EventType]:
         dispatcher.utter_message(text="How should the care team contact you? Please type a phone number "
                                       "or an email address, or say \"no\" if you'd rather not share one.")
         return []
 
 
 class ActionAskContactConsent(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_ask_contact_consent"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[EventType]:
+                  domain: dict[str, Any]) -> list[EventType]:
         dispatcher.utter_message(
             text=f"Do you agree that we store {tracker.get_slot('contact_details')} so the care team can "
                  "reach you? It is only used for this request.",
@@ -137,10 +136,10 @@ class ValidateContactForm(UsesHandoff, FormValidationAction):
     """Reads each answer (`read_turn`); extracting nothing for a question or an emergency makes
     Rasa reject the form, so the unhappy-path rules take the turn."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "validate_contact_form"
 
-    def _candidate(self, slot: Text, tracker: Tracker) -> Dict[Text, Any]:
+    def _candidate(self, slot: str, tracker: Tracker) -> dict[str, Any]:
         if tracker.get_slot("requested_slot") != slot or not answers_the_form(tracker):
             return {}
         if read_turn(tracker, self.handoff.settings.phone_default_region) in (Turn.EMERGENCY,
@@ -149,15 +148,15 @@ class ValidateContactForm(UsesHandoff, FormValidationAction):
         return {slot: tracker.latest_message.get("text") or ""}
 
     async def extract_contact_details(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                      domain: DomainDict) -> Dict[Text, Any]:
+                                      domain: DomainDict) -> dict[str, Any]:
         return self._candidate("contact_details", tracker)
 
     async def extract_contact_consent(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                      domain: DomainDict) -> Dict[Text, Any]:
+                                      domain: DomainDict) -> dict[str, Any]:
         return self._candidate("contact_consent", tracker)
 
     def validate_contact_details(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                 domain: DomainDict) -> Dict[Text, Any]:
+                                 domain: DomainDict) -> dict[str, Any]:
         region = self.handoff.settings.phone_default_region
         turn = read_turn(tracker, region)
         if turn is Turn.CONTACT:
@@ -167,7 +166,7 @@ class ValidateContactForm(UsesHandoff, FormValidationAction):
         return self._reask(NOT_A_CONTACT, "contact_details", dispatcher, tracker)
 
     def validate_contact_consent(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                 domain: DomainDict) -> Dict[Text, Any]:
+                                 domain: DomainDict) -> dict[str, Any]:
         region = self.handoff.settings.phone_default_region
         turn = read_turn(tracker, region)
         if queue.latest_intent(tracker) == "affirm" and turn is not Turn.EXIT:
@@ -179,8 +178,8 @@ class ValidateContactForm(UsesHandoff, FormValidationAction):
         return self._reask(NOT_AN_ANSWER, "contact_consent", dispatcher, tracker)
 
     @staticmethod
-    def _reask(text: Text, slot: Text, dispatcher: CollectingDispatcher,
-               tracker: Tracker) -> Dict[Text, Any]:
+    def _reask(text: str, slot: str, dispatcher: CollectingDispatcher,
+               tracker: Tracker) -> dict[str, Any]:
         """One clear re-ask; the next unusable answer ends the form instead of asking forever."""
         reasks = int(tracker.get_slot(REASKS_SLOT) or 0)
         if reasks >= REASK_LIMIT:
@@ -191,11 +190,11 @@ class ValidateContactForm(UsesHandoff, FormValidationAction):
 
 
 class ActionSaveContact(UsesHandoff, Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_save_contact"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[EventType]:
+                  domain: dict[str, Any]) -> list[EventType]:
         contact = tracker.get_slot("contact_details")
         consent = bool(tracker.get_slot("contact_consent")) and contact not in (None, DECLINED)
         if consent:
@@ -208,7 +207,7 @@ class ActionSaveContact(UsesHandoff, Action):
                                           "asking me general questions.")
         return reset_contact_slots()
 
-    async def _save(self, tracker: Tracker, contact: Text) -> None:
+    async def _save(self, tracker: Tracker, contact: str) -> None:
         """Attach the contact to the open ticket, or queue it in the outbox with the request."""
         handoff = self.handoff
         try:
@@ -225,5 +224,5 @@ class ActionSaveContact(UsesHandoff, Action):
             contact_details=contact, contact_consent=True))
 
 
-def reset_contact_slots() -> List[EventType]:
+def reset_contact_slots() -> list[EventType]:
     return [SlotSet("contact_details", None), SlotSet("contact_consent", None), SlotSet(REASKS_SLOT, None)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Dict, List, Optional, Text
+from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
@@ -21,8 +21,7 @@ from actions import queue
 from actions.contact import FORM, is_exit_phrase, reset_contact_slots
 from actions.queue import Handoff, UsesHandoff
 from bot.handoff.store import EscalationRequest, HandoffError, TicketView
-from bot.intents import (EMERGENCY_INTENT, ESCALATION_INTENTS, FALLBACK_INTENT,
-                         REPEATED_FALLBACK_REASON)
+from bot.intents import EMERGENCY_INTENT, ESCALATION_INTENTS, FALLBACK_INTENT, REPEATED_FALLBACK_REASON
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +41,12 @@ CALL_NOW = "Please don't wait for a reply here: call {emergency} now."
 ALERTED = " and alerted the on-call team"
 
 
-def escalation_reason(tracker: Tracker) -> Text:
+def escalation_reason(tracker: Tracker) -> str:
     intent = queue.latest_intent(tracker)
     return intent if intent in ESCALATION_INTENTS else REPEATED_FALLBACK_REASON
 
 
-def triggering_message(tracker: Tracker, reason: Text) -> Text:
+def triggering_message(tracker: Tracker, reason: str) -> str:
     """What staff should read first: the user's words, or the misunderstood ones for a fallback."""
     if reason != REPEATED_FALLBACK_REASON:
         return tracker.latest_message.get("text") or ""
@@ -57,19 +56,19 @@ def triggering_message(tracker: Tracker, reason: Text) -> Text:
     return "\n".join(misunderstood[-2:]) or (tracker.latest_message.get("text") or "")
 
 
-def request_id(tracker: Tracker) -> Optional[Text]:
+def request_id(tracker: Tracker) -> str | None:
     """Rasa's id of the user message (a uuid), so a retried action (a replica died mid-message)
     cannot append the same message to the ticket twice; None lets the outbox make a random one."""
     return tracker.latest_message.get("message_id") or None
 
 
-def clinic_time(moment: datetime) -> Text:
+def clinic_time(moment: datetime) -> str:
     """E.g. "Monday 7 December at 08:00 (Europe/London time)"."""
     zone = getattr(moment.tzinfo, "key", None) or moment.tzname() or "clinic"
     return f"{moment:%A} {moment.day} {moment:%B} at {moment:%H:%M} ({zone} time)"
 
 
-def when_someone_reads_it(handoff: Handoff) -> Text:
+def when_someone_reads_it(handoff: Handoff) -> str:
     if handoff.is_staffed():
         return "A member of the care team will see it as soon as they can."
     upcoming = handoff.next_staffed_time()
@@ -79,7 +78,7 @@ def when_someone_reads_it(handoff: Handoff) -> Text:
             f"{clinic_time(upcoming)}.")
 
 
-def alert_kind(reason: Text, created: bool, priority_before: Optional[Text], staffed: bool) -> Optional[Text]:
+def alert_kind(reason: str, created: bool, priority_before: str | None, staffed: bool) -> str | None:
     """Which on-call alert this escalation calls for (None: none)."""
     if reason == EMERGENCY_INTENT:
         if created:
@@ -89,11 +88,11 @@ def alert_kind(reason: Text, created: bool, priority_before: Optional[Text], sta
 
 
 class ActionEscalateToHuman(UsesHandoff, Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_escalate_to_human"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[EventType]:
+                  domain: dict[str, Any]) -> list[EventType]:
         reason = escalation_reason(tracker)
         in_form = tracker.active_loop.get("name") == FORM
         if reason != EMERGENCY_INTENT and is_exit_phrase(tracker.latest_message.get("text") or ""):
@@ -105,8 +104,8 @@ class ActionEscalateToHuman(UsesHandoff, Action):
             if reason == EMERGENCY_INTENT and in_form else []
         return await self._escalate(dispatcher, tracker, reason, in_form) + closing
 
-    async def _escalate(self, dispatcher: CollectingDispatcher, tracker: Tracker, reason: Text,
-                        in_form: bool) -> List[EventType]:
+    async def _escalate(self, dispatcher: CollectingDispatcher, tracker: Tracker, reason: str,
+                        in_form: bool) -> list[EventType]:
         handoff = self.handoff
         emergency_number = handoff.settings.emergency_number
         request = EscalationRequest(
@@ -154,7 +153,7 @@ class ActionEscalateToHuman(UsesHandoff, Action):
         return [FollowupAction(FORM)]
 
     @staticmethod
-    async def _priority_before(handoff: Handoff, tracker: Tracker, reason: Text) -> Optional[Text]:
+    async def _priority_before(handoff: Handoff, tracker: Tracker, reason: str) -> str | None:
         """The open ticket's priority before an emergency, to tell a new one from a raised one."""
         if reason != EMERGENCY_INTENT:
             return None
@@ -165,7 +164,7 @@ class ActionEscalateToHuman(UsesHandoff, Action):
         return None if ticket is None else ticket.priority
 
     @staticmethod
-    async def _alert(handoff: Handoff, ticket: TicketView, kind: Text) -> bool:
+    async def _alert(handoff: Handoff, ticket: TicketView, kind: str) -> bool:
         """True only when an alert destination accepted the alert."""
         try:
             return (await handoff.alert(ticket, kind)).accepted

@@ -9,9 +9,9 @@ timeout, and none of that may stall the action server's event loop (every other 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Optional
 
 from rasa_sdk import Tracker
 
@@ -35,7 +35,7 @@ class Handoff:
     clock: Callable[[], datetime] = utc_now
 
     @classmethod
-    def from_settings(cls, settings: Optional[Settings] = None) -> "Handoff":
+    def from_settings(cls, settings: Settings | None = None) -> Handoff:
         settings = settings or get_settings()
         return cls(settings=settings, store=HandoffStore.from_url(settings.database_url),
                    outbox=Outbox(settings.outbox_dir),
@@ -45,7 +45,7 @@ class Handoff:
         """Open or append (the outbox if the database is down)."""
         return await asyncio.to_thread(escalate, self.store, self.outbox, request)
 
-    async def open_ticket_for(self, conversation_id: str) -> Optional[TicketView]:
+    async def open_ticket_for(self, conversation_id: str) -> TicketView | None:
         return await asyncio.to_thread(self.store.open_ticket_for, conversation_id)
 
     async def save_contact(self, ticket_id: int, contact: str) -> TicketView:
@@ -57,13 +57,13 @@ class Handoff:
     def is_staffed(self) -> bool:
         return self.hours.is_staffed(self.clock())
 
-    def next_staffed_time(self) -> Optional[datetime]:
+    def next_staffed_time(self) -> datetime | None:
         """When a person will next read the queue, in the clinic's time zone (None: never)."""
         upcoming = self.hours.next_staffed_time(self.clock())
         return None if upcoming is None else upcoming.astimezone(self.hours.timezone)
 
 
-_default: Optional[Handoff] = None
+_default: Handoff | None = None
 
 
 def default_handoff() -> Handoff:
@@ -77,7 +77,7 @@ def default_handoff() -> Handoff:
 class UsesHandoff:
     """Mixin for actions that reach the queue: the process default unless one is injected."""
 
-    def __init__(self, handoff: Optional[Handoff] = None) -> None:
+    def __init__(self, handoff: Handoff | None = None) -> None:
         self._handoff = handoff
 
     @property
@@ -85,7 +85,7 @@ class UsesHandoff:
         return self._handoff or default_handoff()
 
 
-def latest_intent(tracker: Tracker) -> Optional[str]:
+def latest_intent(tracker: Tracker) -> str | None:
     return (tracker.latest_message.get("intent") or {}).get("name")
 
 

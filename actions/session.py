@@ -1,5 +1,5 @@
 """Every conversation starts with the short disclaimer (what the assistant is and is not)."""
-from typing import Any, Dict, List, Optional, Text
+from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted
@@ -14,14 +14,14 @@ DISCLAIMER = (
 
 
 class ActionSessionStart(Action):
-    def __init__(self, settings: Optional[Settings] = None) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_session_start"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[EventType]:
+                  domain: dict[str, Any]) -> list[EventType]:
         dispatcher.utter_message(text=DISCLAIMER.format(
             emergency_number=(self._settings or get_settings()).emergency_number))
         return [SessionStarted(), ActionExecuted("action_listen")]

@@ -8,7 +8,7 @@ Rasa server itself, before any custom action) never hard-codes a number.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Text
+from typing import Any
 
 from rasa.core.nlg import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
@@ -19,12 +19,12 @@ from bot.settings import get_settings
 
 
 class EmergencyNumberNLG(TemplatedNaturalLanguageGenerator):
-    def __init__(self, endpoint_config: Optional[EndpointConfig] = None,
-                 domain: Optional[Domain] = None, emergency_number: Optional[Text] = None) -> None:
+    def __init__(self, endpoint_config: EndpointConfig | None = None,
+                 domain: Domain | None = None, emergency_number: str | None = None) -> None:
         super().__init__(domain.responses if domain else {})
         self.emergency_number = emergency_number or get_settings().emergency_number
 
-    async def generate(self, utter_action: Text, tracker: DialogueStateTracker, output_channel: Text,
-                       **kwargs: Any) -> Optional[Dict[Text, Any]]:
+    async def generate(self, utter_action: str, tracker: DialogueStateTracker, output_channel: str,
+                       **kwargs: Any) -> dict[str, Any] | None:
         kwargs.setdefault("emergency_number", self.emergency_number)
         return await super().generate(utter_action, tracker, output_channel, **kwargs)
