@@ -86,8 +86,8 @@ def read_turn(tracker: Tracker, region: str) -> Turn:
         return Turn.CONTACT
     if intent in LEAVING_INTENTS or is_exit_phrase(text):
         return Turn.EXIT
-    if intent in QUESTION_INTENTS:
-        return Turn.QUESTION
+    if intent in QUESTION_INTENTS and any(word.isalpha() and len(word) > 1 for word in text.split()):
+        return Turn.QUESTION  # digits alone ("555 12") are a mistyped contact, whatever the classifier says
     return Turn.OTHER
 
 

@@ -113,7 +113,8 @@ def test_an_unusable_answer_gets_one_clear_reask_then_the_form_ends(validate, do
     events, texts, _ = run(validate, answer("ok thanks", "thank"), domain)
     assert slot_values(events) == {"contact_details": None, "contact_reasks": 1.0}
     assert texts == [NOT_A_CONTACT]
-    events, texts, _ = run(validate, answer("555 12", "nlu_fallback", slots={"contact_reasks": 1.0}), domain)
+    events, texts, _ = run(validate, answer("555 12", "personal_advice", slots={"contact_reasks": 1.0}),
+                           domain)
     assert slot_values(events) == {"contact_details": DECLINED, "contact_consent": False}
     assert texts == [STOP_ASKING]
 
@@ -210,7 +211,8 @@ def first_intents(rule) -> set:
 def test_every_intent_the_form_steps_aside_for_has_a_rule():
     """Answered (or appended) and back to the form; an emergency by the rule that applies anywhere."""
     in_form = {intent for rule in rules_of(PROJECT_ROOT / "stories" / "contact_form.yml")
-               if rule.get("condition") == [{"active_loop": "contact_form"}] for intent in first_intents(rule)}
+               if rule.get("condition") == [{"active_loop": "contact_form"}]
+               for intent in first_intents(rule)}
     anywhere = {intent for rule in rules_of(PROJECT_ROOT / "stories" / "escalation.yml")
                 if "condition" not in rule for intent in first_intents(rule)}
     assert QUESTION_INTENTS - {"emergency"} <= in_form

@@ -138,7 +138,8 @@ def test_an_emergency_out_of_hours_says_what_happens_and_never_asks_for_a_contac
                                                     last=f"call {EMERGENCY_NUMBER} now"))
         assert "seek urgent care now" in replies[0]
         assert replies[-1] == ("I've marked your request as urgent. The care team is not in right now, "
-                               "and no staffed hours are set for this chat. Please don't wait for a reply here: "
+                               "and no staffed hours are set for this chat. Please don't wait for a reply "
+                               "here: "
                                f"call {EMERGENCY_NUMBER} now.")
         assert (chat.ticket().reason, chat.ticket().priority) == ("emergency", "urgent")
         replies = await chat.say("what is fsgs?", last="Source:")
