@@ -227,7 +227,8 @@ def test_out_of_hours_emergency_names_the_next_staffed_time_in_clinic_time(tmp_p
 
 @pytest.mark.parametrize("channel", CHANNELS)
 @pytest.mark.parametrize("clinic", ["closed", "staffed"])
-def test_a_general_question_phrased_with_i_gets_the_answer_and_the_offer_of_a_person(request, clinic, channel):
+def test_a_general_question_phrased_with_i_gets_the_answer_and_the_offer_of_a_person(request, clinic,
+                                                                                     channel):
     async def scenario(chat):
         replies = await chat.say("can I drink alcohol?", last="Source:")
         assert "alcohol" in replies[-1] and 'say "talk to a person"' in replies[-1]
