@@ -131,7 +131,7 @@ async def alert_for_ticket(ticket: TicketView, kind: str, *, store: Optional[Han
         errors = await asyncio.gather(*(_attempt(d, content, timeout) for d in found.values()))
         return AlertOutcome(configured=True, accepted=any(error is None for error in errors))
     errors = await asyncio.gather(*(_attempt(found[a.destination], content, timeout) for a in fresh))
-    await asyncio.gather(*(_record(store, a, e, settings) for a, e in zip(fresh, errors)))
+    await asyncio.gather(*(_record(store, a, e, settings) for a, e in zip(fresh, errors, strict=True)))
     accepted = any(e is None for e in errors) or any(a.status == "sent" for a in earlier)
     return AlertOutcome(configured=True, accepted=accepted)
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -391,6 +391,30 @@ class HandoffStore:
         session.flush()
         return EscalationResult(_view(TicketView, ticket), created=created)
 
+    def append_during_handoff(self, conversation_id: str, channel: str, message: str,
+                              request_id: Optional[str] = None) -> Optional[TicketView]:
+        """Add a message the patient wrote while staff hold the chat (the bot is paused, so no
+        escalation runs) to the conversation's active ticket; None if it has none. Idempotent
+        per `request_id` (Rasa's message id)."""
+        _text(conversation_id, "conversation_id", ID_LIMITS["conversation_id"])
+        with self._write() as session:
+            if request_id is not None and session.execute(select(TicketEvent.id).where(
+                    TicketEvent.request_id == _text(request_id, "request_id", 64))).first():
+                return None
+            ticket = session.execute(
+                select(Ticket).where(Ticket.conversation_id == conversation_id,
+                                     Ticket.status.in_(ACTIVE_STATUSES)).with_for_update()
+            ).scalar_one_or_none()
+            if ticket is None:
+                return None
+            ticket.last_user_message = _clean(message)[:MAX_TEXT_CHARS]
+            ticket.message_count += 1
+            ticket.channel = _text(channel, "channel", ID_LIMITS["channel"])
+            self._record(session, ticket, BOT, "appended",
+                         f"message {ticket.message_count} (during handoff)", request_id=request_id)
+            session.flush()
+            return _view(TicketView, ticket)
+
     # -- reading -----------------------------------------------------------------------------
 
     def get(self, ticket_id: int) -> TicketView:
@@ -419,6 +443,21 @@ class HandoffStore:
                 select(Ticket).where(Ticket.status.in_(tuple(statuses)))
                 .order_by(urgent_first, Ticket.created_at, Ticket.id).limit(limit)).scalars()
             return [_view(TicketView, row) for row in rows]
+
+    def unread_counts(self, ticket_ids: Sequence[int]) -> Dict[int, int]:
+        """Patient messages added to each ticket since staff last claimed or replied to it."""
+        staff_seen = (select(TicketEvent.ticket_id, func.max(TicketEvent.id).label("last"))
+                      .where(TicketEvent.kind.in_(("claimed", "staff_message")),
+                             TicketEvent.ticket_id.in_(list(ticket_ids)))
+                      .group_by(TicketEvent.ticket_id).subquery())
+        with self._read() as session:
+            rows = session.execute(
+                select(TicketEvent.ticket_id, func.count())
+                .outerjoin(staff_seen, staff_seen.c.ticket_id == TicketEvent.ticket_id)
+                .where(TicketEvent.kind == "appended", TicketEvent.ticket_id.in_(list(ticket_ids)),
+                       TicketEvent.id > func.coalesce(staff_seen.c.last, 0))
+                .group_by(TicketEvent.ticket_id)).all()
+        return {ticket_id: count for ticket_id, count in rows}
 
     def counts(self) -> dict:
         """Ticket numbers per status, plus `urgent_open`: urgent tickets nobody has claimed."""
