@@ -70,7 +70,7 @@
   function notify(ticket, raised) {
     var title = (raised ? "Raised to urgent: ticket #" : "Urgent ticket #") + ticket.id;
     var body = label(ticket.reason) + " via " + ticket.channel + (ticket.status === "claimed" ? " (claimed)" : "") +
-      ". Open the console to read it.";
+      ". Click to open the ticket.";
     banner(title + ": " + body, ticket.id);
     beep();
     if (!("Notification" in window) || Notification.permission !== "granted") { return; }
