@@ -35,6 +35,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.channels import rest  # noqa: E402
 from bot.handoff.outbox import Outbox  # noqa: E402
 from bot.intents import ESCALATION_INTENTS  # noqa: E402
 from bot.handoff.store import HandoffStore  # noqa: E402
@@ -71,6 +72,7 @@ class UserLog:
 
     conversation_id: str
     channel: str
+    sender: str = ""                                    # REST: the id posted (its own namespace)
     sent: List[str] = field(default_factory=list)       # messages the server accepted
     unanswered: int = 0                                 # socket.io: accepted, no reply came
     received: List[str] = field(default_factory=list)   # reply texts, in order
@@ -109,7 +111,7 @@ async def rest_user(session: aiohttp.ClientSession, url: str, log: UserLog, text
         started = time.monotonic()
         try:
             async with session.post(f"{url}/webhooks/rest/webhook",
-                                    json={"sender": log.conversation_id, "message": text}) as response:
+                                    json={"sender": log.sender, "message": text}) as response:
                 if response.status != 200:
                     log.errors[f"http {response.status}"] += 1
                     continue
@@ -167,7 +169,9 @@ async def run_load(url: str, users: int, messages: int, socketio_share: float = 
     rng = random.Random(seed)
     pools = message_pools()
     socket_users = round(users * socketio_share)
-    logs = [UserLog(uuid.uuid4().hex, "socketio" if i < socket_users else "rest") for i in range(users)]
+    ids = [uuid.uuid4().hex for _ in range(users)]
+    logs = [UserLog(id_, "socketio") if i < socket_users else
+            UserLog(rest.conversation_id(id_), "rest", sender=id_) for i, id_ in enumerate(ids)]
     timeout = aiohttp.ClientTimeout(total=180)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0)) as session:
         started = time.monotonic()
@@ -324,7 +328,7 @@ def bench_single(args: argparse.Namespace) -> bool:
 async def push_delivery(url: str, token: str, users: int = 20, pushes: int = 5) -> Tuple[int, int, List[float]]:
     """Socket.io users spread over the replicas; staff messages pushed through Rasa's HTTP API
     (any replica). Returns (delivered, pushed, push-to-socket latencies)."""
-    from bot.handoff.delivery import RasaClient
+    from bot.rasa_api import RasaClient
 
     rasa = RasaClient(url, token)
     clients, inboxes = [], []

@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from typing import Any, Awaitable, Callable, Optional, Set
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.shared.core.events import UserUttered
@@ -33,7 +34,7 @@ from bot.settings import get_settings
 logger = logging.getLogger(__name__)
 URGENT_REPLY_ACTION = "utter_emergency"
 Handler = Callable[[UserMessage], Awaitable[Any]]
-_alerts_in_flight: Set[asyncio.Task] = set()
+_alerts_in_flight: set[asyncio.Task] = set()
 _agent_missing_logged = False
 
 
@@ -131,7 +132,7 @@ async def _raise_ticket(message: UserMessage, text: str) -> None:
                                 sender_id=message.sender_id, reason=EMERGENCY_INTENT, message=text,
                                 request_id=message.message_id)
 
-    def write() -> tuple[Optional[TicketView], Optional[str]]:
+    def write() -> tuple[TicketView | None, str | None]:
         try:
             before = store.open_ticket_for(message.sender_id)
         except HandoffError:

@@ -15,8 +15,8 @@ import uuid
 import pytest
 from playwright.async_api import async_playwright
 
-from bot.handoff.desk import StaffDesk
 from bot.handoff.store import HandoffStore
+from bot.rasa_api import staff_desk
 from bot.web import accounts
 from tests.support.alert_peers import smtp_server, wait_for, webhook_receiver
 from tests.support.browser import ARTIFACTS, DESKTOP, launch_chromium, require_chromium, wait_for_ticket
@@ -56,7 +56,7 @@ def claimed_ticket(stack, store, user: str):
     stack.rest(user, "I want to talk to a nurse please")
     ticket = store.open_ticket_for(user)
     assert ticket is not None and ticket.priority == "normal"
-    asyncio.run(StaffDesk.from_settings(stack.settings, store).claim(ticket.id, NURSE))
+    asyncio.run(staff_desk(stack.settings, store).claim(ticket.id, NURSE))
     assert stack.tracker(user)["paused"] is True
     return ticket
 
@@ -111,7 +111,7 @@ def test_red_flag_over_socketio_during_a_handoff(alert_stack, store, peers):
         await patient.say("I'd like to speak to a person")
         ticket = await wait_for_ticket(store, patient.session_id)
         await patient.drain()
-        await StaffDesk.from_settings(alert_stack.settings, store).claim(ticket.id, NURSE)
+        await staff_desk(alert_stack.settings, store).claim(ticket.id, NURSE)
         await patient.next_message()                                # the care team joined
         started = time.monotonic()
         await patient.say(RED_FLAG)
