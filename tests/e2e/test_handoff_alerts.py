@@ -15,6 +15,7 @@ import uuid
 import pytest
 from playwright.async_api import async_playwright
 
+from bot.channels.rest import conversation_id
 from bot.handoff.store import HandoffStore
 from bot.rasa_api import staff_desk
 from bot.web import accounts
@@ -54,10 +55,10 @@ def store(alert_stack) -> HandoffStore:
 def claimed_ticket(stack, store, user: str):
     """A normal ticket for `user` (over REST), claimed by the nurse: the bot is paused."""
     stack.rest(user, "I want to talk to a nurse please")
-    ticket = store.open_ticket_for(user)
+    ticket = store.open_ticket_for(conversation_id(user))
     assert ticket is not None and ticket.priority == "normal"
     asyncio.run(staff_desk(stack.settings, store).claim(ticket.id, NURSE))
-    assert stack.tracker(user)["paused"] is True
+    assert stack.tracker(conversation_id(user))["paused"] is True
     return ticket
 
 
@@ -98,7 +99,7 @@ def test_red_flag_over_rest_during_a_handoff(alert_stack, store, peers):
     assert raised.message_count == 3
     assert_alerted_without_patient_words(peers, store, ticket.id, "urgent_raised")
 
-    tracker = alert_stack.tracker(user)
+    tracker = alert_stack.tracker(conversation_id(user))
     assert tracker["paused"] is True                                # still staff's conversation
     assert any(e["event"] == "bot" and URGENT in (e.get("text") or "") for e in tracker["events"])
     assert alert_stack.rest(user, "thank you") == []
@@ -188,7 +189,7 @@ def test_console_notices_new_urgent_tickets_and_urgent_raises(alert_stack, store
 
             newcomer = f"new-{uuid.uuid4().hex[:10]}"
             await asyncio.to_thread(alert_stack.rest, newcomer, "my son has chest pain and he can't breathe")
-            fresh = store.open_ticket_for(newcomer)
+            fresh = store.open_ticket_for(conversation_id(newcomer))
             assert fresh.priority == "urgent"
             await until(page, f"window.__notifications.some(n => n.title === 'Urgent ticket #{fresh.id}')")
             await until(page, "document.title.startsWith('(')")
@@ -199,6 +200,16 @@ def test_console_notices_new_urgent_tickets_and_urgent_raises(alert_stack, store
             banner = await page.locator("#attention-banner").inner_text()
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "console-urgent-notice-desktop.png"))
+
+            # The ticket page lists its alerts with destination, status and attempts, and keeps
+            # the urgent count in the title.
+            await page.goto(f"{web}/console/tickets/{raised.id}")
+            await until(page, "document.querySelectorAll('#alerts .alert-record.sent').length === 2")
+            await until(page, "document.title.startsWith('(')")
+            alerts_text = await page.locator("#alerts").inner_text()
+            assert "urgent raised by email to oncall@clinic.test" in alerts_text
+            assert "1 attempt" in alerts_text and "secret-token" not in alerts_text
+            await page.screenshot(path=str(ARTIFACTS / "console-ticket-alerts-desktop.png"), full_page=True)
             await browser.close()
             return before, title, urgent_open, notes, beeps, banner, raised, fresh, errors
 
