@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.channels import rest  # noqa: E402
 from bot.handoff.outbox import Outbox  # noqa: E402
-from bot.intents import ESCALATION_INTENTS  # noqa: E402
 from bot.handoff.store import HandoffStore  # noqa: E402
+from bot.intents import ESCALATION_INTENTS  # noqa: E402
 from bot.settings import PROJECT_ROOT, Settings  # noqa: E402
 
 # Answers to the bot's own questions: out of context they rightly get no reply.
@@ -325,12 +325,13 @@ def bench_single(args: argparse.Namespace) -> bool:
         running.stack.stop()
 
 
-async def push_delivery(url: str, token: str, users: int = 20, pushes: int = 5) -> Tuple[int, int, List[float]]:
-    """Socket.io users spread over the replicas; staff messages pushed through Rasa's HTTP API
-    (any replica). Returns (delivered, pushed, push-to-socket latencies)."""
+async def push_delivery(url: str, api_url: str, token: str, users: int = 20,
+                        pushes: int = 5) -> Tuple[int, int, List[float]]:
+    """Socket.io users spread over the replicas (`url`); staff messages pushed through Rasa's HTTP
+    API (`api_url`, any replica). Returns (delivered, pushed, push-to-socket latencies)."""
     from bot.rasa_api import RasaClient
 
-    rasa = RasaClient(url, token)
+    rasa = RasaClient(api_url, token)
     clients, inboxes = [], []
     for _ in range(users):
         client, inbox, session = socketio.AsyncClient(reconnection=False), asyncio.Queue(), uuid.uuid4().hex
@@ -362,6 +363,7 @@ async def push_delivery(url: str, token: str, users: int = 20, pushes: int = 5) 
 
 def bench_push(args: argparse.Namespace) -> bool:
     """Staff pushes to socket.io users with and without python-socketio's Redis manager."""
+    from bot.cli import ha
     from tests.support.ha import fresh_postgres_database, start_ha
 
     for redis in (True, False):
@@ -369,7 +371,8 @@ def bench_push(args: argparse.Namespace) -> bool:
             running = start_ha(Path(var), db, **({} if redis else {"REDIS_URL": ""}))
             try:
                 delivered, pushed, lat = asyncio.run(push_delivery(
-                    running.settings.rasa_url, running.settings.rasa_auth_token))
+                    running.settings.rasa_url, ha.rasa_api_url(running.stack),
+                    running.settings.rasa_auth_token))
             finally:
                 running.stack.stop()
         median = f", median push-to-socket {statistics.median(lat) * 1000:.0f} ms" if lat else ""

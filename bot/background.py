@@ -21,9 +21,10 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Protocol
+from typing import Any, Protocol
 
 from bot.alerts import retry_pending_alerts
 from bot.conversations import TrackerEvents
@@ -61,7 +62,7 @@ class FileLeaderLock:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._fd: Optional[int] = None
+        self._fd: int | None = None
 
     async def hold(self) -> bool:
         if self._fd is not None:
@@ -83,7 +84,8 @@ class FileLeaderLock:
 
 
 # Extend the key's life only if it is still ours (another process may hold it after an expiry).
-_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+_RENEW = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
+          "return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0")
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
@@ -136,12 +138,12 @@ def leader_lock(settings: Settings) -> LeaderLock:
 class Runner:
     """Runs `jobs` while this process holds `lock`, re-checking the lock every `check` seconds."""
 
-    def __init__(self, jobs: List[Job], lock: LeaderLock, check: float = 5.0):
+    def __init__(self, jobs: list[Job], lock: LeaderLock, check: float = 5.0):
         self.jobs = jobs
         self.lock = lock
         self.check = check
         self.leading = asyncio.Event()
-        self._tasks: List[asyncio.Task] = []
+        self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._lead(), name="background:leader")]
@@ -201,8 +203,8 @@ class PushRetry:
     desk: StaffDesk
     first: float = 5.0
     longest: float = 600.0
-    _next: Dict[str, float] = field(default_factory=dict)
-    _delay: Dict[str, float] = field(default_factory=dict)
+    _next: dict[str, float] = field(default_factory=dict)
+    _delay: dict[str, float] = field(default_factory=dict)
 
     async def __call__(self) -> None:
         now = time.monotonic()
@@ -235,7 +237,7 @@ async def reconcile_paused(desk: StaffDesk, conversations: TrackerEvents) -> Non
         await desk.reconcile(paused)
 
 
-def standard_jobs(settings: Settings, desk: StaffDesk) -> List[Job]:
+def standard_jobs(settings: Settings, desk: StaffDesk) -> list[Job]:
     outbox = Outbox(settings.outbox_dir)
     tracker = TrackerEvents(settings.tracker_store_url)
     return [

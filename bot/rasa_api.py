@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -30,13 +30,13 @@ STAFF_METADATA_KEY = "fsgs_staff"
 _UNREACHABLE = (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ValueError)
 
 
-def staff_event(text: str, staff: str, channel: Optional[str]) -> Dict[str, Any]:
+def staff_event(text: str, staff: str, channel: str | None) -> dict[str, Any]:
     """A `bot` event carrying a staff message, shaped for the channel that will show it.
 
     The widget labels care-team messages from a custom payload; socket.io forwards a custom payload
     only as `{"data": ...}`. Other channels get plain text with a visible "Care team:" prefix.
     """
-    event: Dict[str, Any] = {"event": "bot", "metadata": {STAFF_METADATA_KEY: staff}}
+    event: dict[str, Any] = {"event": "bot", "metadata": {STAFF_METADATA_KEY: staff}}
     if channel == "socketio":
         event["data"] = {"custom": {"data": {"text": text, "from_care_team": True,
                                              "staff_name": CARE_TEAM_LABEL}}}
@@ -45,7 +45,7 @@ def staff_event(text: str, staff: str, channel: Optional[str]) -> Dict[str, Any]
     return event
 
 
-def transcript_from_events(events: List[Dict[str, Any]]) -> List[TranscriptLine]:
+def transcript_from_events(events: list[dict[str, Any]]) -> list[TranscriptLine]:
     """User and bot messages of a tracker, oldest first (staff messages excluded, see above)."""
     lines = []
     for event in events:
@@ -74,8 +74,8 @@ class RasaClient:
     def _url(self, conversation_id: str, path: str) -> str:
         return f"{self.base_url}/conversations/{quote(conversation_id, safe='')}/{path}"
 
-    async def _request(self, method: str, url: str, params: Dict[str, str],
-                       body: Any = None) -> Dict[str, Any]:
+    async def _request(self, method: str, url: str, params: dict[str, str],
+                       body: Any = None) -> dict[str, Any]:
         try:
             async with aiohttp.ClientSession(timeout=self.timeout) as session:
                 async with session.request(method, url, params={**params, "token": self.token},
@@ -89,13 +89,13 @@ class RasaClient:
                 if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) else str(exc)
             raise DeliveryError(f"Rasa is unreachable at {self.base_url}: {reason}") from exc
 
-    async def tracker(self, conversation_id: str, events: str = "ALL") -> Dict[str, Any]:
+    async def tracker(self, conversation_id: str, events: str = "ALL") -> dict[str, Any]:
         """The conversation's state; `events="NONE"` when only fields like the channel are needed."""
         return await self._request("GET", self._url(conversation_id, "tracker"),
                                    {"include_events": events})
 
-    async def _append(self, conversation_id: str, events: List[Dict[str, Any]],
-                      **params: str) -> Dict[str, Any]:
+    async def _append(self, conversation_id: str, events: list[dict[str, Any]],
+                      **params: str) -> dict[str, Any]:
         return await self._request("POST", self._url(conversation_id, "tracker/events"),
                                    params, events)
 
@@ -108,13 +108,13 @@ class RasaClient:
     async def is_paused(self, conversation_id: str) -> bool:
         return bool((await self.tracker(conversation_id, events="NONE")).get("paused"))
 
-    async def push_channel(self, conversation_id: str) -> Optional[str]:
+    async def push_channel(self, conversation_id: str) -> str | None:
         """The user's latest channel if it takes pushes, else None."""
         channel = (await self.tracker(conversation_id, events="NONE")).get("latest_input_channel")
         return channel if channel in PUSH_CHANNELS else None
 
     async def push(self, conversation_id: str, text: str, staff: str,
-                   channel: Optional[str] = None) -> bool:
+                   channel: str | None = None) -> bool:
         """Send a staff message on the user's latest channel (`channel`, from `push_channel`, saves
         a look-up); False if that channel takes no pushes."""
         channel = channel or await self.push_channel(conversation_id)
@@ -124,11 +124,11 @@ class RasaClient:
                            output_channel="latest", execute_side_effects="true")
         return True
 
-    async def transcript(self, conversation_id: str) -> List[TranscriptLine]:
+    async def transcript(self, conversation_id: str) -> list[TranscriptLine]:
         return transcript_from_events((await self.tracker(conversation_id)).get("events") or [])
 
 
-def staff_desk(settings: Settings, store: Optional[HandoffStore] = None) -> StaffDesk:
+def staff_desk(settings: Settings, store: HandoffStore | None = None) -> StaffDesk:
     """The staff desk on the handoff database and this deployment's Rasa."""
     return StaffDesk(store or HandoffStore.from_url(settings.database_url),
                      RasaClient(settings.rasa_api_url, settings.rasa_auth_token))

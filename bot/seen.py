@@ -28,7 +28,7 @@ class MemorySeenIds:
     def __init__(self, ttl: float, max_size: int = 50_000) -> None:
         self.ttl = ttl
         self.max_size = max_size
-        self._seen: "OrderedDict[str, float]" = OrderedDict()
+        self._seen: OrderedDict[str, float] = OrderedDict()
 
     async def first_time(self, key: str) -> bool:
         now = time.monotonic()

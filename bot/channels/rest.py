@@ -21,7 +21,8 @@ import asyncio
 import functools
 import logging
 import re
-from typing import Any, Awaitable, Callable, Dict, List, Text
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rasa.core.channels import rest
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
@@ -80,14 +81,14 @@ class StaffHandover:
     def __init__(self, store: Callable[[], HandoffStore] = _store):
         self.store = store
 
-    async def claim(self, conversation: str) -> List[StaffMessageView]:
+    async def claim(self, conversation: str) -> list[StaffMessageView]:
         try:
             return await asyncio.to_thread(self.store().claim_pending, conversation)
         except HandoffError as exc:
             logger.warning("Could not read pending staff messages: %s", exc)
             return []
 
-    async def delivered(self, messages: List[StaffMessageView]) -> None:
+    async def delivered(self, messages: list[StaffMessageView]) -> None:
         """After the response is built. If the store is down now, the claims lapse after the
         store's lease and the messages are handed over again: twice rather than never."""
         try:
@@ -96,7 +97,7 @@ class StaffHandover:
         except HandoffError as exc:
             logger.warning("Could not mark staff messages delivered: %s", exc)
 
-    async def give_back(self, messages: List[StaffMessageView]) -> None:
+    async def give_back(self, messages: list[StaffMessageView]) -> None:
         try:
             await asyncio.to_thread(self.store().release, [m.id for m in messages])
         except HandoffError as exc:
@@ -147,18 +148,18 @@ class RestInput(rest.RestInput):
         return answer
 
     # Rasa's other entry points into a request, in case anything calls them: same rules.
-    async def _extract_sender(self, req: Request) -> Text:
+    async def _extract_sender(self, req: Request) -> str:
         return conversation_id(_sender(_json_object(req)))
 
-    def _extract_message(self, req: Request) -> Text:
+    def _extract_message(self, req: Request) -> str:
         return _message(_json_object(req))
 
-    def _extract_input_channel(self, req: Request) -> Text:
+    def _extract_input_channel(self, req: Request) -> str:
         return self.name()
 
     def get_metadata(self, request: Request) -> None:
         return None
 
 
-def _for_client(message: Dict[str, Any], sender: str) -> Dict[str, Any]:
+def _for_client(message: dict[str, Any], sender: str) -> dict[str, Any]:
     return {**message, "recipient_id": sender}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import List, Optional, Protocol, Tuple
+from typing import Protocol
 
 CARE_TEAM_LABEL = "Care team"
 
@@ -24,9 +24,9 @@ class TranscriptLine:
     role: str  # "user", "bot" or "staff"
     text: str
     at: datetime
-    author: Optional[str] = None
-    delivered: Optional[bool] = None  # staff messages only
-    buttons: Tuple[Tuple[str, str], ...] = ()  # bot messages: (title, payload), for the widget
+    author: str | None = None
+    delivered: bool | None = None  # staff messages only
+    buttons: tuple[tuple[str, str], ...] = ()  # bot messages: (title, payload), for the widget
 
 
 class Conversations(Protocol):
@@ -41,13 +41,13 @@ class Conversations(Protocol):
     async def is_paused(self, conversation_id: str) -> bool:
         """Whether the bot is currently paused for this conversation."""
 
-    async def push_channel(self, conversation_id: str) -> Optional[str]:
+    async def push_channel(self, conversation_id: str) -> str | None:
         """The channel a push would use, or None if the user's channel takes no pushes (they get
         staff messages when they next write)."""
 
     async def push(self, conversation_id: str, text: str, staff: str,
-                   channel: Optional[str] = None) -> bool:
+                   channel: str | None = None) -> bool:
         """Send a staff message on the user's channel; False if that channel takes no pushes."""
 
-    async def transcript(self, conversation_id: str) -> List[TranscriptLine]:
+    async def transcript(self, conversation_id: str) -> list[TranscriptLine]:
         """User and bot lines, oldest first (staff lines excluded: the store has them)."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from asyncio import to_thread
-from typing import Iterable, List
+from collections.abc import Iterable
 
 from bot.handoff.delivery import Conversations, TranscriptLine
 from bot.handoff.store import HandoffStore, InvalidTransition, StaffMessageView, TicketView
@@ -35,12 +35,12 @@ CLOSED_TEXT = ("The care team has finished here. You're back with the FSGS infor
 class StaffDesk:
     def __init__(self, store: HandoffStore, chat: Conversations):
         self.store = store
-        self.rasa = chat
+        self.chat = chat
 
     async def claim(self, ticket_id: int, staff: str) -> TicketView:
         """Take the ticket and pause the bot so only staff answer from now on."""
         ticket = await to_thread(self.store.claim, ticket_id, staff)
-        await self.rasa.pause(ticket.conversation_id)
+        await self.chat.pause(ticket.conversation_id)
         await to_thread(self.store.add_staff_message, ticket_id, staff, JOINED_TEXT)
         await self.deliver(ticket.conversation_id)
         return await to_thread(self.store.get, ticket_id)
@@ -59,7 +59,7 @@ class StaffDesk:
         ticket = await to_thread(self.store.get, ticket_id)
         if ticket.status == "resolved":
             raise InvalidTransition(f"ticket {ticket_id} is already resolved")
-        await self.rasa.resume(ticket.conversation_id)
+        await self.chat.resume(ticket.conversation_id)
         ticket = await to_thread(self.store.resolve, ticket_id, staff, CLOSED_TEXT)
         await self.deliver(ticket.conversation_id)
         return ticket
@@ -71,21 +71,21 @@ class StaffDesk:
     async def deliver(self, conversation_id: str) -> int:
         """Push a conversation's undelivered staff messages, oldest first; returns how many went
         out now. Raises DeliveryError when the chat is unreachable (the rest stay pending)."""
-        channel = await self.rasa.push_channel(conversation_id)
+        channel = await self.chat.push_channel(conversation_id)
         if channel is None:
             return 0  # the channel takes no pushes: the user gets these when they next write
         claimed = await to_thread(self.store.claim_pending, conversation_id)
         sent = 0
         try:
             for message in claimed:
-                await self.rasa.push(conversation_id, message.text, message.author, channel)
+                await self.chat.push(conversation_id, message.text, message.author, channel)
                 await to_thread(self.store.mark_delivered, message.id)
                 sent += 1
         finally:
             await to_thread(self.store.release, [m.id for m in claimed[sent:]])
         return sent
 
-    async def reconcile(self, paused_conversations: Iterable[str]) -> List[str]:
+    async def reconcile(self, paused_conversations: Iterable[str]) -> list[str]:
         """Resume paused conversations that have no claimed ticket; returns those resumed.
 
         A conversation is paused only while staff hold its ticket; one paused without would never
@@ -95,9 +95,9 @@ class StaffDesk:
         for conversation_id in paused_conversations:
             if await self._claimed(conversation_id):
                 continue
-            await self.rasa.resume(conversation_id)
+            await self.chat.resume(conversation_id)
             if await self._claimed(conversation_id):
-                await self.rasa.pause(conversation_id)
+                await self.chat.pause(conversation_id)
                 continue
             logger.warning("conversation was paused without a claimed ticket; resumed it")
             resumed.append(conversation_id)
@@ -107,19 +107,19 @@ class StaffDesk:
         ticket = await to_thread(self.store.open_ticket_for, conversation_id)
         return ticket is not None and ticket.status == "claimed"
 
-    async def transcript(self, ticket_id: int) -> List[TranscriptLine]:
+    async def transcript(self, ticket_id: int) -> list[TranscriptLine]:
         """The whole conversation of a ticket, as the console shows it."""
         return await self.conversation((await to_thread(self.store.get, ticket_id)).conversation_id)
 
-    async def conversation(self, conversation_id: str) -> List[TranscriptLine]:
+    async def conversation(self, conversation_id: str) -> list[TranscriptLine]:
         """User and bot lines from the chat merged with the staff messages of all the
         conversation's tickets from the store, oldest first. The console and the widget's history
         both read this: the store is the staff messages' record, undelivered ones included."""
-        lines = await self.rasa.transcript(conversation_id)
+        lines = await self.chat.transcript(conversation_id)
         lines += await to_thread(self._staff_lines, conversation_id)
         return sorted(lines, key=lambda line: line.at)  # all UTC-aware (store and Rasa alike)
 
-    def _staff_lines(self, conversation_id: str) -> List[TranscriptLine]:
+    def _staff_lines(self, conversation_id: str) -> list[TranscriptLine]:
         return [TranscriptLine("staff", m.text, m.created_at, m.author, m.delivered_at is not None)
                 for ticket in self.store.tickets_for(conversation_id)
                 for m in self.store.history(ticket.id).messages]

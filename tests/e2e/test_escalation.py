@@ -94,7 +94,7 @@ def test_staff_reply_reaches_socketio_user_while_paused_and_bot_answers_after_re
         assert joined == {"text": JOINED_TEXT, "from_care_team": True, "staff_name": "Care team"}
 
         await user.say("hello? is someone there?")
-        await _until_recorded(desk, user.session_id, "hello? is someone there?")  # ... but records
+        await _until_recorded(stack, user.session_id, "hello? is someone there?")  # ... but records
 
         await desk.reply(ticket.id, NURSE, "Hi, I'm Alex, a renal nurse. Let's look at that together.")
         # Paused, the bot stays quiet: the first thing after the user's message is the staff reply
@@ -116,11 +116,11 @@ def test_staff_reply_reaches_socketio_user_while_paused_and_bot_answers_after_re
     asyncio.run(scenario())
 
 
-async def _until_recorded(desk, conversation_id: str, text: str, timeout: float = 60) -> None:
+async def _until_recorded(stack, conversation_id: str, text: str, timeout: float = 60) -> None:
     """Wait until Rasa has stored the user's message (it is saved after the turn is handled)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        events = (await desk.rasa.tracker(conversation_id))["events"]
+        events = (await asyncio.to_thread(stack.tracker, conversation_id))["events"]
         if text in [e.get("text") for e in events if e["event"] == "user"]:
             return
         assert asyncio.get_running_loop().time() < deadline, f"{text!r} never recorded"

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import List, Optional, Tuple
 
 from tests.support.stack import free_port
 
 
 class TcpProxy:
-    def __init__(self, upstream: Tuple[str, int]):
+    def __init__(self, upstream: tuple[str, int]):
         self.upstream = upstream
         self.port = free_port()
-        self._listener: Optional[socket.socket] = None
-        self._connections: List[socket.socket] = []
+        self._listener: socket.socket | None = None
+        self._connections: list[socket.socket] = []
         self._lock = threading.Lock()
 
-    def up(self) -> "TcpProxy":
+    def up(self) -> TcpProxy:
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))

@@ -14,8 +14,14 @@ import requests
 from bot.channels.rest import conversation_id
 from bot.handoff.store import HandoffStore
 from bot.rasa_api import STAFF_METADATA_KEY, staff_desk
-from tests.bot.channels.conftest import (NURSE, TELEGRAM_SECRET, escalated_ticket, post, staff_reply,
-                                         user_texts)
+from tests.bot.channels.conftest import (
+    NURSE,
+    TELEGRAM_SECRET,
+    escalated_ticket,
+    post,
+    staff_reply,
+    user_texts,
+)
 from tests.bot.channels.test_telegram import new_chat, texts_to
 from tests.fakes.api import telegram_update
 

@@ -57,7 +57,7 @@ def test_concurrent_claims_hand_each_message_to_exactly_one_sender(store):
         _, messages = ticket_with_messages(store, conversation, "a", "b", "c")
         start = threading.Barrier(4)
 
-        def claim(_):
+        def claim(_, start=start, conversation=conversation):
             start.wait()
             return store.claim_pending(conversation)
 
