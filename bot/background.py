@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot.alerts import retry_pending_alerts
 from bot.conversations import TrackerEvents
 from bot.handoff.delivery import DeliveryError
 from bot.handoff.desk import StaffDesk
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 OUTBOX_REPLAY_SECONDS = 5.0
 PUSH_RETRY_SECONDS = 5.0
 RECONCILE_SECONDS = 60.0
+ALERT_RETRY_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -242,4 +244,5 @@ def standard_jobs(settings: Settings, desk: StaffDesk) -> list[Job]:
         Job("outbox-replay", OUTBOX_REPLAY_SECONDS, lambda: replay_outbox(desk.store, outbox)),
         Job("push-retry", PUSH_RETRY_SECONDS, PushRetry(desk)),
         Job("reconcile-paused", RECONCILE_SECONDS, lambda: reconcile_paused(desk, tracker)),
+        Job("alert-retry", ALERT_RETRY_SECONDS, lambda: retry_pending_alerts(desk.store, settings)),
     ]

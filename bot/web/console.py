@@ -60,8 +60,9 @@ async def _queue_context(request: Request) -> dict:
     tickets = await to_thread(store.list_tickets, statuses, limit)
     if resolved:
         tickets.sort(key=lambda t: t.resolved_at, reverse=True)
+    unread = {} if resolved else await to_thread(store.unread_counts, [t.id for t in tickets])
     return dict(tickets=tickets, counts=await to_thread(store.counts), resolved_view=resolved,
-                offline_waiting=len(await to_thread(request.app.ctx.outbox.pending)))
+                offline_waiting=len(await to_thread(request.app.ctx.outbox.pending)), unread=unread)
 
 
 @bp.get("/console")
@@ -77,6 +78,18 @@ async def queue_fragment(request: Request):
     return response.json({"html": html, "counts": context["counts"],
                           "tickets": [{"id": t.id, "priority": t.priority, "reason": t.reason,
                                        "channel": t.channel} for t in context["tickets"]]})
+
+
+@bp.get("/console/attention.json", ctx_api=True)
+async def attention(request: Request):
+    """What every console page needs to notice urgent tickets: the active urgent ones (new or
+    raised, claimed or not) and how many nobody has claimed yet."""
+    store = request.app.ctx.store
+    tickets = await to_thread(store.list_tickets, ("open", "claimed"), 500)
+    counts = await to_thread(store.counts)
+    return response.json({"urgent_open": counts["urgent_open"],
+                          "tickets": [{"id": t.id, "priority": t.priority, "status": t.status,
+                                       "reason": t.reason, "channel": t.channel} for t in tickets]})
 
 
 @bp.get("/console/events", ctx_api=True)
@@ -113,6 +126,7 @@ async def _ticket_context(request: Request, ticket_id: int) -> dict:
         staff_list = [s for s in await to_thread(ctx.store.list_staff) if s.active]
     return dict(ticket=history.ticket, history=history, transcript=transcript,
                 transcript_error=transcript_error, staff_list=staff_list,
+                alerts=await to_thread(ctx.store.alerts_for, ticket_id),
                 max_chars=MAX_TEXT_CHARS, new_form_id=ctx.submitted.new_id)
 
 
@@ -133,7 +147,7 @@ async def ticket_live(request: Request, raw_id: str):
     context = await _ticket_context(request, _ticket_id(raw_id))
     templates = request.app.ctx.templates
     return response.json({part: templates.get_template(f"_{part}.html").render(**context)
-                          for part in ("transcript", "trail")}
+                          for part in ("transcript", "trail", "alerts")}
                          | {"state": _live_state(context["ticket"])})
 
 
