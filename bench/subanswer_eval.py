@@ -81,13 +81,19 @@ def main() -> int:
     print(_row("ALL", scores))
     print(_row("  specific questions", Scores(tuple(r for r in scores.replies if r.question.gold))))
     print(_row("  general questions", Scores(tuple(r for r in scores.replies if not r.question.gold))))
+    safe = sum(1 for r in scores.replies if r.correct or (r.intent == r.question.intent
+                                                           and not r.sub_answer))
+    print(f"right topic and not a wrong specific answer (the general answer counted as safe): "
+          f"{safe / max(len(questions), 1):.3f}")
     print(f"targets: accuracy >= {TARGETS['accuracy']}, wrong specific answers <= {TARGETS['wrong_rate']}"
           f"; parse time {1000 * seconds / max(len(questions), 1):.0f} ms per question")
     cv = selector_cross_validation(model_path)
     if cv:
-        print(f"threshold {cv['threshold']:.2f} ({cv['chosen_by']}, on the {cv['examples']} TRAINING "
-              f"questions of the topics with sub-answers, never on this held-out set): cross-validated "
-              f"accuracy {cv['accuracy']:.3f}, wrong rate {cv['wrong_rate']:.3f}")
+        print(f"threshold {cv['threshold']:.2f}: {cv['chosen_by']} (5-fold, on the TRAINING questions "
+              f"only, never on this held-out set). Cross-validated: specific accuracy "
+              f"{cv['specific_accuracy']:.3f} and wrong rate {cv['wrong_rate']:.3f} on "
+              f"{cv['specific_examples']} specific questions; {cv['general_given_sub_answer']:.3f} of "
+              f"{cv['general_examples']} general training examples got a sub-answer")
     elif thresholds:
         print(f"threshold {sorted(thresholds)}")
     failed = scores.failed_targets()
