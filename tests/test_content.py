@@ -295,9 +295,9 @@ def test_proteinuria_gives_childrens_thresholds_and_relapse_at_3_plus(curated):
     texts = " ".join(v.body for v in _topic(curated, "proteinuria_nephrotic"))
     assert re.search(r"\b20 mg/mmol\b", texts), "children's remission (UPCR 20 mg/mmol or less)"
     assert re.search(r"relapse[^.]*3\+|3\+[^.]*relapse", texts, re.I), "children's relapse: 3+"
-    wrong = [s for v in curated for s in _sentences(v.body)
-             if re.search(r"relapse", s, re.I) and re.search(r"\b2\+", s) and "3+" not in s]
-    assert wrong == [], "a relapse at 2+ is given only as 'sources differ', next to 3+"
+    wrong = [v.label for v in curated if re.search(r"\b2\+", v.body) and re.search(r"relapse", v.body, re.I)
+             and "3+" not in v.body]
+    assert wrong == [], "a relapse at 2+ is given only as 'sources differ', next to the 3+ rule"
 
 
 _FLU_VACCINE = r"\bflu\b[^.]*\b(vaccin\w*|jabs?|shots?|injections?|spray)"
@@ -307,13 +307,11 @@ def test_flu_vaccine_is_the_injection_never_the_nasal_spray(curated):
     problems = []
     for v in _mentions(curated, _FLU_VACCINE):
         for sentence in _sentences(v.body):
-            positive = re.search(r"\b(yes|fine|recommended|allowed|safe|ok|okay|should have|"
-                                 r"have the|get the|is given|are given)\b", sentence, re.I)
-            if re.search(_FLU_VACCINE, sentence, re.I) and positive \
-                    and not re.search(r"inject|jab|shot", sentence, re.I):
+            positive = re.search(r"\b(yes|fine|recommended|allowed|safe|ok|okay)\b", sentence, re.I)
+            about_others = re.search(r"family|household|at home|brothers|sisters|parents", sentence, re.I)
+            if re.search(_FLU_VACCINE, sentence, re.I) and positive and not about_others \
+                    and not re.search(r"inject|jab|shot|nasal", sentence, re.I):
                 problems.append(f"{v.label}: {sentence!r} does not say the flu injection")
-        if not re.search(r"nasal", v.body, re.I):
-            problems.append(f"{v.label}: names the flu vaccine but not that the nasal spray is live")
     assert problems == []
 
 
@@ -377,7 +375,9 @@ def test_sglt2_answer_reports_the_fsgs_subgroup_correctly(curated):
     body = " ".join(v.body for v in about)
     required = {"significantly more slowly": r"significantly more slowly|more slowly[^.]*significant",
                 "too small for kidney failure": r"too (few|small)",
-                "no immunosuppression in the trial": r"immunosuppress|steroids or other"}
+                "no immunosuppression in the trial":
+                    r"(immunosuppress|immune[- ]lowering|immune[- ]suppress)[^.]*not (in|included|enrolled)|"
+                    r"not (enrol|includ)[^.]*(immunosuppress|immune[- ]lowering|immune[- ]suppress)"}
     assert [n for n, p in required.items() if not re.search(p, body, re.I)] == []
 
 
@@ -404,7 +404,8 @@ def test_us_and_apol1_claims_cite_their_sources(curated):
                 if re.search(r"(common|more so|most)[^.]*\b(in the US|US adults)\b", v.body)
                 and not re.search(r"MSD", v.source or "")]
     apol1_sources = r"Kopp|Knowable|British Transplantation Society|BTS|Mena-Gutierrez|Doshi|AST"
-    problems += [f"{v.label}: APOL1 without an APOL1 source" for v in _mentions(curated, r"APOL1")
+    genetic_claim = r"APOL1[^.]*(variant|ancestry|carr|risk|gene)|(variant|ancestry|carr|risk|gene)[^.]*APOL1"
+    problems += [f"{v.label}: APOL1 genetics without an APOL1 source" for v in _mentions(curated, genetic_claim)
                  if not re.search(apol1_sources, v.source or "")]
     assert problems == []
 
@@ -423,3 +424,61 @@ def test_a_disclaimer_exists(variations):
     else:
         from actions.session import DISCLAIMER as text
     assert re.search(r"not a doctor", text, re.I) and re.search(r"emergency", text, re.I)
+
+
+# --- `fsgs-bot content report` --------------------------------------------------------------------
+
+def _write_topic(folder: Path, reviewed: str, source: bool = True) -> None:
+    source_line = "\n        Source: KDIGO 2021 glomerular diseases guideline." if source else ""
+    (folder / "answers").mkdir(parents=True, exist_ok=True)
+    (folder / "answers" / "side_effects.yml").write_text(f'''version: "3.1"
+responses:
+  utter_side_effects:
+    - id: side_effects.general
+      text: |-
+        Every treatment has side effects.
+        Ask me more, or say "talk to a person" to reach your care team.{source_line}
+      metadata:
+        reviewed: "{reviewed}"
+''', encoding="utf-8")
+
+
+def _report(capsys, folder: Path, *extra: str) -> Tuple[int, str]:
+    from bot.cli import main
+
+    code = main(["content", "report", "--domain", str(folder), *extra])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_content_report_passes_fresh_sourced_answers(tmp_path, capsys):
+    _write_topic(tmp_path, dt.date.today().isoformat())
+    code, out = _report(capsys, tmp_path)
+    assert code == 0 and "side_effects.general" in out and "0 flagged" in out
+
+
+@pytest.mark.parametrize("reviewed, source, flag", [
+    ((dt.date.today() - dt.timedelta(days=366)).isoformat(), True, "over a year"),
+    (dt.date.today().isoformat(), False, "no source line"),
+    ("", True, "no review date"),
+    ("last spring", True, "no review date"),
+    ((dt.date.today() + dt.timedelta(days=3)).isoformat(), True, "in the future"),
+])
+def test_content_report_flags_and_fails(tmp_path, capsys, reviewed, source, flag):
+    _write_topic(tmp_path, reviewed, source)
+    code, out = _report(capsys, tmp_path, "--flagged-only")
+    assert code == 1 and flag in out and "1 flagged" in out
+
+
+def test_content_report_explains_unreadable_content(tmp_path, capsys):
+    (tmp_path / "broken.yml").write_text("responses: [unclosed", encoding="utf-8")
+    code, out = _report(capsys, tmp_path)
+    assert code == 2 and "broken.yml" in out
+    code, out = _report(capsys, tmp_path / "missing")
+    assert code == 2 and "no curated answers" in out
+
+
+def test_content_report_on_the_project_content(capsys):
+    """The same check CI runs: every answer sourced and reviewed within a year."""
+    code, out = _report(capsys, content.DOMAIN_DIR)
+    assert code == 0, "\n".join(line for line in out.splitlines() if line.startswith("!"))
