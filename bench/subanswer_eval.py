@@ -17,14 +17,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 from bot.nlp.evaluation import newest_model
 from bot.nlp.subanswer_scoring import TARGETS, Scores, load_questions, score, threshold_in
 from bot.settings import PROJECT_ROOT
 
 
-def selector_cross_validation(model_path: Path) -> Optional[Dict[str, Any]]:
+def selector_cross_validation(model_path: Path) -> dict[str, Any] | None:
     """The cross-validation figures the SubAnswerSelector stored when it was trained."""
     from rasa.engine.graph import ExecutionContext
     from rasa.engine.storage.local_model_storage import LocalModelStorage
@@ -60,9 +60,9 @@ def main() -> int:
     configure_structlog(logging.WARNING)
     agent = Agent.load(str(model_path))
     loop = asyncio.new_event_loop()
-    parsed: Dict[str, Dict[str, Any]] = {}
+    parsed: dict[str, dict[str, Any]] = {}
 
-    def parse(text: str) -> Dict[str, Any]:
+    def parse(text: str) -> dict[str, Any]:
         parsed[text] = loop.run_until_complete(agent.parse_message(text))
         return parsed[text]
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any
 
 import yaml
 
@@ -37,7 +38,7 @@ class ContentError(ValueError):
 class _UniqueKeyLoader(yaml.SafeLoader):
     """Fails on duplicate mapping keys, which plain YAML loading silently overwrites."""
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Dict[Any, Any]:
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
         duplicates = {k for k in keys if keys.count(k) > 1}
         if duplicates:
@@ -46,7 +47,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def load_yaml(path: Path) -> Dict[str, Any]:
+def load_yaml(path: Path) -> dict[str, Any]:
     try:
         return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as exc:
@@ -61,24 +62,24 @@ class Variation:
     index: int                         # position in the response's list
     text: str
     path: Path
-    id: Optional[str] = None
-    conditions: Tuple[Tuple[str, Any], ...] = ()   # (slot name, value)
-    metadata: Dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    id: str | None = None
+    conditions: tuple[tuple[str, Any], ...] = ()   # (slot name, value)
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
-    def topic(self) -> Optional[str]:
+    def topic(self) -> str | None:
         """The informational intent this answers, or None for conversation responses."""
         name = self.response.removeprefix("utter_")
         return name if name in INFORMATIONAL_INTENTS else None
 
     @property
-    def sub_answer(self) -> Optional[str]:
+    def sub_answer(self) -> str | None:
         """The sub-answer id this variation is selected by, or None."""
         values = [v for name, v in self.conditions if name == SUB_ANSWER_SLOT and v]
         return values[0] if values else None
 
     @property
-    def medication(self) -> Optional[str]:
+    def medication(self) -> str | None:
         values = [v for name, v in self.conditions if name == MEDICATION_SLOT]
         return values[0] if values else None
 
@@ -99,11 +100,11 @@ class Variation:
         return self.response + "".join(f"[{value}]" for _, value in self.conditions)
 
     @property
-    def lines(self) -> List[str]:
+    def lines(self) -> list[str]:
         return [line for line in self.text.strip().splitlines() if line.strip()]
 
     @property
-    def source(self) -> Optional[str]:
+    def source(self) -> str | None:
         """The text of the last line when it is a "Source: ..." line."""
         lines = self.lines
         if lines and lines[-1].startswith(SOURCE_PREFIX):
@@ -127,7 +128,7 @@ class Variation:
         return float(textstat.flesch_kincaid_grade(self.body))
 
     @property
-    def reviewed(self) -> Optional[dt.date]:
+    def reviewed(self) -> dt.date | None:
         """metadata.reviewed as a date, or None when missing or not an ISO date."""
         value = self.metadata.get("reviewed")
         if isinstance(value, dt.date):
@@ -137,7 +138,7 @@ class Variation:
         except ValueError:
             return None
 
-    def review_problems(self, today: dt.date) -> List[str]:
+    def review_problems(self, today: dt.date) -> list[str]:
         """Why this answer needs a reviewer's attention (empty when it does not)."""
         problems = []
         if self.source is None:
@@ -152,10 +153,10 @@ class Variation:
         return problems
 
 
-def load_variations(domain_dir: Path = DOMAIN_DIR) -> List[Variation]:
+def load_variations(domain_dir: Path = DOMAIN_DIR) -> list[Variation]:
     """Every response variation of every domain file; a response defined twice is an error."""
-    variations: List[Variation] = []
-    seen: Dict[str, Path] = {}
+    variations: list[Variation] = []
+    seen: dict[str, Path] = {}
     for path in sorted(Path(domain_dir).rglob("*.yml")):
         for response, entries in (load_yaml(path).get("responses") or {}).items():
             if response in seen:
@@ -171,14 +172,14 @@ def load_variations(domain_dir: Path = DOMAIN_DIR) -> List[Variation]:
     return variations
 
 
-def curated_variations(variations: Iterable[Variation]) -> List[Variation]:
+def curated_variations(variations: Iterable[Variation]) -> list[Variation]:
     """The variations of the informational intents' answers."""
     return [v for v in variations if v.topic is not None]
 
 
-def sub_answer_questions(folder: Path) -> Dict[str, List[Tuple[str, str]]]:
+def sub_answer_questions(folder: Path) -> dict[str, list[tuple[str, str]]]:
     """{sub-answer id or "" for general: [(intent, text), ...]} from Rasa NLU files in a folder."""
-    questions: Dict[str, List[Tuple[str, str]]] = {}
+    questions: dict[str, list[tuple[str, str]]] = {}
     for path in sorted(Path(folder).glob("*.yml")):
         for block in load_yaml(path).get("nlu") or []:
             intent = block.get("intent")
@@ -201,17 +202,17 @@ def question_counts(folder: Path) -> Counter:
 @dataclass(frozen=True)
 class ReportRow:
     variation: Variation
-    problems: Tuple[str, ...]
+    problems: tuple[str, ...]
 
 
-def review_report(variations: Iterable[Variation], today: Optional[dt.date] = None
-                  ) -> List[ReportRow]:
+def review_report(variations: Iterable[Variation], today: dt.date | None = None
+                  ) -> list[ReportRow]:
     """One row per curated answer, with its review problems."""
     today = today or dt.date.today()
     return [ReportRow(v, tuple(v.review_problems(today))) for v in curated_variations(variations)]
 
 
-def format_report(rows: List[ReportRow], today: Optional[dt.date] = None) -> str:
+def format_report(rows: list[ReportRow], today: dt.date | None = None) -> str:
     """A plain-text table for a terminal or a CI log."""
     today = today or dt.date.today()
     header = f"{'answer':<52} {'kind':<10} {'words':>5} {'grade':>5} {'age':>5}  source / flags"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import statistics
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Tuple
 
 import pytest
 import yaml
@@ -35,7 +35,7 @@ DOSE_PERSONALISATION = [
 ]
 _DAPA_CKD = r"dapagliflozin|dapa-ckd|sglt2|gliflozin"
 # Facts the original article or the issue-11 review got wrong, checked per sentence.
-CORRECTED_FACTS: Dict[str, Callable[[str], object]] = {
+CORRECTED_FACTS: dict[str, Callable[[str], object]] = {
     "cyclosporine 'twice a day' (it is per day, split in two)":
         lambda s: re.search(r"cyclosporin|ciclosporin|neoral", s, re.I)
         and re.search(r"twice (a|per|each) day|twice daily|\bbid\b", s, re.I),
@@ -66,24 +66,24 @@ CORRECTED_FACTS: Dict[str, Callable[[str], object]] = {
 
 
 @pytest.fixture(scope="module")
-def variations() -> List[Variation]:
+def variations() -> list[Variation]:
     return content.load_variations()
 
 
 @pytest.fixture(scope="module")
-def curated(variations) -> List[Variation]:
+def curated(variations) -> list[Variation]:
     return content.curated_variations(variations)
 
 
-def _sentences(text: str) -> List[str]:
+def _sentences(text: str) -> list[str]:
     return [s for s in re.split(r"(?<=[.!?])\s+|\n", text) if s.strip()]
 
 
-def _topic(curated: Iterable[Variation], topic: str) -> List[Variation]:
+def _topic(curated: Iterable[Variation], topic: str) -> list[Variation]:
     return [v for v in curated if v.topic == topic]
 
 
-def _mentions(curated: Iterable[Variation], pattern: str) -> List[Variation]:
+def _mentions(curated: Iterable[Variation], pattern: str) -> list[Variation]:
     return [v for v in curated if re.search(pattern, v.body, re.I)]
 
 
@@ -99,7 +99,7 @@ def test_every_informational_intent_has_exactly_one_rule():
     for path in Path(PROJECT_ROOT / "stories").glob("*.yml"):
         for rule in yaml.safe_load(path.read_text(encoding="utf-8")).get("rules", []):
             steps = rule.get("steps", [])
-            for step, following in zip(steps, steps[1:]):
+            for step, following in zip(steps, steps[1:], strict=False):
                 intent = step.get("intent")
                 if intent in counts and following.get("action") == f"utter_{intent}":
                     counts[intent] += 1
@@ -246,7 +246,7 @@ _UNIT = r"(mg/g|g/g|mg/mg|mg/mmol)"
 _FIGURE = re.compile(rf"(\d[\d,]*(?:\.\d+)?)\s*{_UNIT}", re.I)
 
 
-def _ratio_figures(sentence: str) -> Tuple[List[float], List[float]]:
+def _ratio_figures(sentence: str) -> tuple[list[float], list[float]]:
     """(figures in mg/g, figures in mg/mmol) of the urine protein or albumin ratios in a sentence."""
     per_gram, per_mmol = [], []
     for number, unit in _FIGURE.findall(sentence):
@@ -259,7 +259,7 @@ def _ratio_figures(sentence: str) -> Tuple[List[float], List[float]]:
     return per_gram, per_mmol
 
 
-def _unit_problems(sentence: str) -> List[str]:
+def _unit_problems(sentence: str) -> list[str]:
     """Each figure needs its other-unit partner in the same sentence: 100 mg/g is about 10 mg/mmol
     (KDIGO's rounded rule, factor 0.1) or 11.3 (exact, factor 0.113)."""
     per_gram, per_mmol = _ratio_figures(sentence)
@@ -405,8 +405,8 @@ def test_us_and_apol1_claims_cite_their_sources(curated):
                 and not re.search(r"MSD", v.source or "")]
     apol1_sources = r"Kopp|Knowable|British Transplantation Society|BTS|Mena-Gutierrez|Doshi|AST"
     genetic_claim = r"APOL1[^.]*(variant|ancestry|carr|risk|gene)|(variant|ancestry|carr|risk|gene)[^.]*APOL1"
-    problems += [f"{v.label}: APOL1 genetics without an APOL1 source" for v in _mentions(curated, genetic_claim)
-                 if not re.search(apol1_sources, v.source or "")]
+    problems += [f"{v.label}: APOL1 genetics without an APOL1 source"
+                 for v in _mentions(curated, genetic_claim) if not re.search(apol1_sources, v.source or "")]
     assert problems == []
 
 
@@ -443,7 +443,7 @@ responses:
 ''', encoding="utf-8")
 
 
-def _report(capsys, folder: Path, *extra: str) -> Tuple[int, str]:
+def _report(capsys, folder: Path, *extra: str) -> tuple[int, str]:
     from bot.cli import main
 
     code = main(["content", "report", "--domain", str(folder), *extra])

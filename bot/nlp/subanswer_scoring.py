@@ -8,9 +8,10 @@ no sub-answer is neither correct nor "wrong specific" (the intent benchmark coun
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any
 
 from bot.content import SUB_ANSWER_HOLDOUT_DIR, sub_answer_questions
 from bot.nlp.subanswers import GENERAL, SELECTION_KEY, SUB_ANSWER
@@ -29,7 +30,7 @@ class Question:
 @dataclass(frozen=True)
 class Reply:
     question: Question
-    intent: Optional[str]
+    intent: str | None
     sub_answer: str      # "" when the general answer (or none) goes out
 
     @property
@@ -43,7 +44,7 @@ class Reply:
 
 @dataclass(frozen=True)
 class Scores:
-    replies: Tuple[Reply, ...]
+    replies: tuple[Reply, ...]
 
     @property
     def accuracy(self) -> float:
@@ -53,40 +54,40 @@ class Scores:
     def wrong_rate(self) -> float:
         return _rate(self.replies, lambda r: r.wrong_specific)
 
-    def failed_targets(self) -> List[str]:
+    def failed_targets(self) -> list[str]:
         failed = ["accuracy"] if self.accuracy < TARGETS["accuracy"] else []
         return failed + (["wrong_rate"] if self.wrong_rate > TARGETS["wrong_rate"] else [])
 
-    def per_topic(self) -> Dict[str, "Scores"]:
+    def per_topic(self) -> dict[str, Scores]:
         topics = sorted({r.question.intent for r in self.replies})
         return {t: Scores(tuple(r for r in self.replies if r.question.intent == t)) for t in topics}
 
-    def errors(self) -> List[str]:
+    def errors(self) -> list[str]:
         return [f"{r.question.text!r}: expected {r.question.intent}/{r.question.gold or 'general'}, "
                 f"got {r.intent}/{r.sub_answer or 'general'}"
                 for r in self.replies if not r.correct]
 
 
-def _rate(replies: Tuple[Reply, ...], test: Callable[[Reply], bool]) -> float:
+def _rate(replies: tuple[Reply, ...], test: Callable[[Reply], bool]) -> float:
     return sum(1 for r in replies if test(r)) / len(replies) if replies else 0.0
 
 
-def load_questions(folder: Path = SUB_ANSWER_HOLDOUT_DIR) -> List[Question]:
+def load_questions(folder: Path = SUB_ANSWER_HOLDOUT_DIR) -> list[Question]:
     return [Question(text, intent, gold)
             for gold, pairs in sub_answer_questions(folder).items() for intent, text in pairs]
 
 
-def reply_from_parse(question: Question, parsed: Dict[str, Any]) -> Reply:
+def reply_from_parse(question: Question, parsed: dict[str, Any]) -> Reply:
     """What a Rasa parse result would answer: its intent and its `sub_answer` entity."""
     values = [e.get("value") for e in parsed.get("entities") or [] if e.get("entity") == SUB_ANSWER]
     return Reply(question, (parsed.get("intent") or {}).get("name"), values[0] if values else GENERAL)
 
 
-def score(questions: List[Question], parse: Callable[[str], Dict[str, Any]]) -> Scores:
+def score(questions: list[Question], parse: Callable[[str], dict[str, Any]]) -> Scores:
     return Scores(tuple(reply_from_parse(q, parse(q.text)) for q in questions))
 
 
-def threshold_in(parsed: Dict[str, Any]) -> Optional[float]:
+def threshold_in(parsed: dict[str, Any]) -> float | None:
     """The threshold the selector applied to a parse result (None when it did not run)."""
     selection = parsed.get(SELECTION_KEY) or {}
     return selection.get("threshold")

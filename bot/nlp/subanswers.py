@@ -9,8 +9,8 @@ own-case and red-flag layers, and adds a `sub_answer` entity only when the final
 informational topic and the best class is a sub-answer of that topic whose probability clears the
 threshold. The threshold is chosen at training time by cross-validation on the training data
 (never on the held-out set): the most accurate one whose cross-validated rate of wrong answers on
-the specific training questions stays within `max_wrong_rate`. Nothing is added otherwise, and the topic's general answer
-goes out (the domain's conditional response variations do the rest).
+the specific training questions stays within `max_wrong_rate`. Nothing is added otherwise, and the
+topic's general answer goes out (the domain's conditional response variations do the rest).
 
 Features: the TF-IDF word (lemma, canonical entity ids) and character n-grams of
 `bot.nlp.tfidf_classifier`, plus the dense sentence features of an earlier featurizer when the
@@ -19,17 +19,12 @@ what channel clients send, and it must not choose an answer.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
+from typing import Any
 
 import numpy as np
-from scipy.sparse import csr_matrix, hstack
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.preprocessing import normalize
-
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -37,12 +32,25 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.nlu.utils.spacy_utils import SpacyNLP
 from rasa.shared.nlu.constants import (
-    ENTITIES, ENTITY_ATTRIBUTE_CONFIDENCE, ENTITY_ATTRIBUTE_END, ENTITY_ATTRIBUTE_START,
-    ENTITY_ATTRIBUTE_TYPE, ENTITY_ATTRIBUTE_VALUE, INTENT, INTENT_NAME_KEY, METADATA,
-    METADATA_EXAMPLE, TEXT,
+    ENTITIES,
+    ENTITY_ATTRIBUTE_CONFIDENCE,
+    ENTITY_ATTRIBUTE_END,
+    ENTITY_ATTRIBUTE_START,
+    ENTITY_ATTRIBUTE_TYPE,
+    ENTITY_ATTRIBUTE_VALUE,
+    INTENT,
+    INTENT_NAME_KEY,
+    METADATA,
+    METADATA_EXAMPLE,
+    TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from scipy.sparse import csr_matrix, hstack
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.preprocessing import normalize
 
 from bot.intents import ESCALATION_INTENTS, INFORMATIONAL_INTENTS
 from bot.nlp.tfidf_classifier import normalised_words
@@ -60,7 +68,7 @@ THRESHOLD_GRID = tuple(round(t, 2) for t in np.arange(0.20, 0.951, 0.05))
 NEVER = 1.01
 
 
-def example_sub_answer(message: Message) -> Optional[Text]:
+def example_sub_answer(message: Message) -> str | None:
     """The `sub_answer` example metadata of a training example (Rasa keeps it under
     message.data["metadata"]["example"]), or None."""
     example = (message.get(METADATA) or {}).get(METADATA_EXAMPLE)
@@ -68,7 +76,7 @@ def example_sub_answer(message: Message) -> Optional[Text]:
     return value if isinstance(value, str) and value else None
 
 
-def topic_of(sub_answer: Text) -> Text:
+def topic_of(sub_answer: str) -> str:
     """"side_effects.flu_vaccine" -> "side_effects"."""
     return sub_answer.split(".", 1)[0]
 
@@ -77,21 +85,21 @@ def topic_of(sub_answer: Text) -> Text:
 class GateOutcome:
     """What the gate decided for one message whose topic is known."""
 
-    topic: Text
-    candidate: Text      # the best class ("" = general)
+    topic: str
+    candidate: str      # the best class ("" = general)
     confidence: float
     threshold: float
 
     @property
-    def sub_answer(self) -> Optional[Text]:
+    def sub_answer(self) -> str | None:
         """The sub-answer to give, or None for the topic's general answer."""
         if self.candidate != GENERAL and self.confidence >= self.threshold:
             return self.candidate
         return None
 
 
-def gate(intent: Optional[Text], ranking: Optional[Tuple[Sequence[Text], Sequence[float]]],
-         threshold: float) -> Optional[GateOutcome]:
+def gate(intent: str | None, ranking: tuple[Sequence[str], Sequence[float]] | None,
+         threshold: float) -> GateOutcome | None:
     """Applies the rules: only informational topics (never an escalation intent or a fallback),
     only the topic's own classes, and a sub-answer only at or above the threshold.
 
@@ -109,8 +117,8 @@ def gate(intent: Optional[Text], ranking: Optional[Tuple[Sequence[Text], Sequenc
     return GateOutcome(intent, candidate, float(probabilities[best]), threshold)
 
 
-def choose_threshold(gold: Sequence[Text], candidates: Sequence[Text], confidences: Sequence[float],
-                     max_wrong_rate: float) -> Tuple[float, float, float]:
+def choose_threshold(gold: Sequence[str], candidates: Sequence[str], confidences: Sequence[float],
+                     max_wrong_rate: float) -> tuple[float, float, float]:
     """(threshold, accuracy, wrong_rate) on out-of-fold predictions: the threshold with the best
     accuracy among those whose wrong-specific rate is within `max_wrong_rate` (the lowest such
     threshold on ties); NEVER (no sub-answers at all) if none is."""
@@ -126,11 +134,11 @@ class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
     """Adds a `sub_answer` entity when a topic's specific answer fits the message confidently."""
 
     @classmethod
-    def required_components(cls) -> List[type]:
+    def required_components(cls) -> list[type]:
         return [SpacyNLP]
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {
             # None: chosen by cross-validation on the training data at every training.
             "threshold": None,
@@ -144,24 +152,24 @@ class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
             "dense_weight": 2.0,
         }
 
-    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-                 model: Optional[Dict[str, Any]] = None) -> None:
+    def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+                 model: dict[str, Any] | None = None) -> None:
         self._config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
         self._resource = resource
         self._model = model
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "SubAnswerSelector":
+    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> SubAnswerSelector:
         return cls(config, model_storage, resource)
 
     @property
-    def threshold(self) -> Optional[float]:
+    def threshold(self) -> float | None:
         return None if self._model is None else self._model["threshold"]
 
     @property
-    def cross_validation(self) -> Dict[str, Any]:
+    def cross_validation(self) -> dict[str, Any]:
         """What training measured: threshold, accuracy and wrong rate per topic and overall."""
         return {} if self._model is None else self._model["cross_validation"]
 
@@ -177,15 +185,15 @@ class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
         self._persist()
         return self._resource
 
-    def _fit(self, examples: List[Message], labelled: Dict[Text, List[Tuple[int, Text]]]
-             ) -> Dict[str, Any]:
+    def _fit(self, examples: list[Message], labelled: dict[str, list[tuple[int, str]]]
+             ) -> dict[str, Any]:
         dense_dim = _dense_dimension(examples) if self._config["use_dense_features"] else 0
         words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+")
         chars = TfidfVectorizer(analyzer="char_wb", sublinear_tf=True, ngram_range=(
             self._config["char_min_ngram"], self._config["char_max_ngram"]))
         words.fit([normalised_words(m) for m in examples])
         chars.fit([m.get(TEXT).lower() for m in examples])
-        model: Dict[str, Any] = {"words": words, "chars": chars, "dense_dim": dense_dim,
+        model: dict[str, Any] = {"words": words, "chars": chars, "dense_dim": dense_dim,
                                  "classifiers": {}}
         features = self._features(model, examples)
         gold, candidates, confidences, topics = [], [], [], []
@@ -207,7 +215,7 @@ class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
         # liblinear (one-vs-rest) trains about 40x faster than lbfgs on these sparse features.
         return LogisticRegression(C=self._config["C"], solver="liblinear", class_weight="balanced")
 
-    def _out_of_fold(self, features: csr_matrix, labels: List[Text]) -> Tuple[List[Text], np.ndarray]:
+    def _out_of_fold(self, features: csr_matrix, labels: list[str]) -> tuple[list[str], np.ndarray]:
         """Cross-validated class probabilities for every training example of one topic."""
         classes = sorted(set(labels))
         smallest = min(labels.count(c) for c in classes)
@@ -222,8 +230,8 @@ class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
                                           method="predict_proba")
         return classes, probabilities
 
-    def _measure(self, gold: List[Text], candidates: List[Text], confidences: List[float],
-                 topics: List[Text]) -> Tuple[float, Dict[str, Any]]:
+    def _measure(self, gold: list[str], candidates: list[str], confidences: list[float],
+                 topics: list[str]) -> tuple[float, dict[str, Any]]:
         """Chooses the threshold on the out-of-fold predictions of the SPECIFIC training questions:
         the topics' general examples were written before the sub-answers and many of them ask a
         specific thing a sub-answer answers well, so counting a sub-answer for them as wrong would
@@ -233,14 +241,14 @@ class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
         specific = [i for i, g in enumerate(gold) if g != GENERAL]
         general = [i for i, g in enumerate(gold) if g == GENERAL]
 
-        def pick(rows: List[int]) -> Tuple[List[Text], List[Text], List[float]]:
+        def pick(rows: list[int]) -> tuple[list[str], list[str], list[float]]:
             return [gold[i] for i in rows], [candidates[i] for i in rows], [confidences[i] for i in rows]
 
         chosen, _, _ = choose_threshold(*pick(specific), max_wrong)
         if self._config["threshold"] is not None:
             chosen = float(self._config["threshold"])
 
-        def figures(rows: List[int]) -> Dict[str, Any]:
+        def figures(rows: list[int]) -> dict[str, Any]:
             _, specific_accuracy, wrong = _score_at(*pick([i for i in rows if i in specific_set]),
                                                     chosen)
             _, general_accuracy, _ = _score_at(*pick([i for i in rows if i in general_set]), chosen)
@@ -266,8 +274,8 @@ class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
             sio.dump({"model": self._model}, Path(model_dir) / MODEL_FILE)
 
     @classmethod
-    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-             execution_context: ExecutionContext, **kwargs: Any) -> "SubAnswerSelector":
+    def load(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> SubAnswerSelector:
         import skops.io as sio
 
         with model_storage.read_from(resource) as model_dir:
@@ -280,7 +288,7 @@ class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
 
     # --- inference --------------------------------------------------------------------------
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         if self._model is None or not messages:
             return messages
         features = self._features(self._model, messages)
@@ -296,8 +304,8 @@ class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
                 self._add_entity(message, outcome)
         return messages
 
-    def _ranking(self, intent: Optional[Text], row: csr_matrix
-                 ) -> Optional[Tuple[List[Text], np.ndarray]]:
+    def _ranking(self, intent: str | None, row: csr_matrix
+                 ) -> tuple[list[str], np.ndarray] | None:
         classifier = self._model["classifiers"].get(intent) if intent else None
         if classifier is None:
             return None
@@ -311,7 +319,7 @@ class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
         others = [e for e in message.get(ENTITIES, []) if e.get(ENTITY_ATTRIBUTE_TYPE) != SUB_ANSWER]
         message.set(ENTITIES, others + self.add_extractor_name([entity]), add_to_output=True)
 
-    def _features(self, model: Dict[str, Any], messages: Sequence[Message]) -> csr_matrix:
+    def _features(self, model: dict[str, Any], messages: Sequence[Message]) -> csr_matrix:
         parts = [model["words"].transform([normalised_words(m) for m in messages]),
                  model["chars"].transform([(m.get(TEXT) or "").lower() for m in messages])]
         if model["dense_dim"]:
@@ -320,12 +328,12 @@ class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
         return hstack(parts).tocsr()
 
 
-def _topic_labels(examples: List[Message]) -> Dict[Text, List[Tuple[int, Text]]]:
+def _topic_labels(examples: list[Message]) -> dict[str, list[tuple[int, str]]]:
     """Per topic that has sub-answers: (example index, label) with label a sub-answer id or
     GENERAL. A general example whose text is also a sub-answer example is left out."""
     specific_texts = {m.get(TEXT).strip().lower() for m in examples if example_sub_answer(m)}
     topics_with_sub_answers = {m.get(INTENT) for m in examples if example_sub_answer(m)}
-    labelled: Dict[Text, List[Tuple[int, Text]]] = {}
+    labelled: dict[str, list[tuple[int, str]]] = {}
     for index, message in enumerate(examples):
         topic, label = message.get(INTENT), example_sub_answer(message) or GENERAL
         if topic not in topics_with_sub_answers:
@@ -356,10 +364,14 @@ def _dense_dimension(examples: Sequence[Message]) -> int:
     return 0
 
 
-def _score_at(gold: Sequence[Text], candidates: Sequence[Text], confidences: Sequence[float],
-              threshold: float) -> Tuple[float, float, float]:
+def _score_at(gold: Sequence[str], candidates: Sequence[str], confidences: Sequence[float],
+              threshold: float) -> tuple[float, float, float]:
+    """(threshold, accuracy, wrong-specific rate) when sub-answers are given at `threshold`."""
+    if not gold:
+        return threshold, 0.0, 0.0
     given = [c if c != GENERAL and p >= threshold else GENERAL
-             for c, p in zip(candidates, confidences)]
-    accuracy = float(np.mean([g == x for g, x in zip(gold, given)])) if gold else 0.0
-    wrong = float(np.mean([x != GENERAL and x != g for g, x in zip(gold, given)])) if gold else 0.0
+             for c, p in zip(candidates, confidences, strict=True)]
+    pairs = list(zip(gold, given, strict=True))
+    accuracy = sum(1 for g, x in pairs if g == x) / len(pairs)
+    wrong = sum(1 for g, x in pairs if x != GENERAL and x != g) / len(pairs)
     return threshold, accuracy, wrong

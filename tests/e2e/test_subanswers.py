@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Dict, List
 
 import pytest
 import requests
@@ -28,7 +27,7 @@ GENERAL = [("what is FSGS?", "fsgs_definition"), ("how is FSGS treated with ster
 
 
 @pytest.fixture(scope="module")
-def by_text() -> Dict[str, Variation]:
+def by_text() -> dict[str, Variation]:
     return {v.text.strip(): v for v in content.curated_variations(content.load_variations())}
 
 
@@ -36,7 +35,7 @@ def _user() -> str:
     return f"user-{uuid.uuid4().hex[:8]}"
 
 
-def _answers(replies: List[str], by_text: Dict[str, Variation]) -> List[Variation]:
+def _answers(replies: list[str], by_text: dict[str, Variation]) -> list[Variation]:
     return [by_text[r.strip()] for r in replies if r.strip() in by_text]
 
 
@@ -70,7 +69,7 @@ def test_rest_replies_carry_only_text(stack):
 
 
 def test_socketio_replies_carry_only_text(stack, by_text):
-    async def converse() -> List[dict]:
+    async def converse() -> list[dict]:
         user = SocketUser(stack.settings.rasa_url)
         await user.connect()
         try:

@@ -3,7 +3,6 @@ questions with the issue-11 targets."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import numpy as np
 import pytest
@@ -17,7 +16,13 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from bot.intents import ESCALATION_INTENTS, FALLBACK_INTENT
 from bot.nlp.subanswer_scoring import TARGETS, load_questions, score
 from bot.nlp.subanswers import (
-    GENERAL, NEVER, SUB_ANSWER, SubAnswerSelector, choose_threshold, example_sub_answer, gate,
+    GENERAL,
+    NEVER,
+    SUB_ANSWER,
+    SubAnswerSelector,
+    choose_threshold,
+    example_sub_answer,
+    gate,
 )
 
 RANKING = (["", "side_effects.flu_vaccine", "side_effects.growth"], np.array([0.1, 0.8, 0.1]))
@@ -78,7 +83,7 @@ GENERAL_SIDE_EFFECTS = ["what are the side effects of fsgs treatment", "side eff
 OTHER_TOPIC = ["what is fsgs", "what does focal segmental mean", "explain fsgs to me"]
 
 
-def _example(text: str, intent: str, sub_answer: Optional[str] = None) -> Message:
+def _example(text: str, intent: str, sub_answer: str | None = None) -> Message:
     return Message.build(text, intent, example_metadata={SUB_ANSWER: sub_answer} if sub_answer else None)
 
 
@@ -90,14 +95,14 @@ def _training_data() -> TrainingData:
         + [_example(t, "fsgs_definition") for t in OTHER_TOPIC])
 
 
-def _message(text: str, intent: str, dense: Optional[np.ndarray] = None, **data) -> Message:
+def _message(text: str, intent: str, dense: np.ndarray | None = None, **data) -> Message:
     message = Message(data={"text": text, "intent": {"name": intent, "confidence": 0.9}, **data})
     if dense is not None:
         message.add_features(Features(dense.reshape(1, -1), "sentence", "text", "dense_featurizer"))
     return message
 
 
-def _sub_answers(message: Message) -> List[str]:
+def _sub_answers(message: Message) -> list[str]:
     return [e["value"] for e in message.get("entities", []) if e["entity"] == SUB_ANSWER]
 
 
