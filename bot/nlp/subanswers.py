@@ -7,7 +7,8 @@ examples that carry no `sub_answer` metadata, so that "the right topic, but no s
 a class of its own rather than a low score. The component runs last in the NLU pipeline, after the
 own-case and red-flag layers, and adds a `sub_answer` entity only when the final intent is an
 informational topic and the best class is a sub-answer of that topic whose probability clears the
-threshold. The threshold is chosen at training time by cross-validation on the training data
+threshold (times the intent's confidence, so a doubtful topic is never answered specifically).
+The threshold is chosen at training time by cross-validation on the training data
 (never on the held-out set): the most accurate one whose cross-validated rate of wrong answers on
 the specific training questions stays within `max_wrong_rate`. Nothing is added otherwise, and the
 topic's general answer goes out (the domain's conditional response variations do the rest).
@@ -42,6 +43,7 @@ from rasa.shared.nlu.constants import (
     INTENT_NAME_KEY,
     METADATA,
     METADATA_EXAMPLE,
+    PREDICTED_CONFIDENCE_KEY,
     TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
@@ -99,9 +101,11 @@ class GateOutcome:
 
 
 def gate(intent: str | None, ranking: tuple[Sequence[str], Sequence[float]] | None,
-         threshold: float) -> GateOutcome | None:
+         threshold: float, intent_confidence: float = 1.0) -> GateOutcome | None:
     """Applies the rules: only informational topics (never an escalation intent or a fallback),
-    only the topic's own classes, and a sub-answer only at or above the threshold.
+    only the topic's own classes, and a sub-answer only when its confidence, the topic
+    classifier's probability times the intent's confidence (the chance that both the topic and the
+    sub-answer are right), is at or above the threshold.
 
     `ranking` is (classes, probabilities) of the final intent's topic classifier.
     """
@@ -114,7 +118,7 @@ def gate(intent: str | None, ranking: tuple[Sequence[str], Sequence[float]] | No
     candidate = classes[best]
     if candidate != GENERAL and topic_of(candidate) != intent:
         return GateOutcome(intent, GENERAL, 0.0, threshold)
-    return GateOutcome(intent, candidate, float(probabilities[best]), threshold)
+    return GateOutcome(intent, candidate, float(probabilities[best]) * intent_confidence, threshold)
 
 
 def choose_threshold(gold: Sequence[str], candidates: Sequence[str], confidences: Sequence[float],
@@ -293,8 +297,10 @@ class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
             return messages
         features = self._features(self._model, messages)
         for row, message in enumerate(messages):
-            intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
-            outcome = gate(intent, self._ranking(intent, features[row]), self._model["threshold"])
+            intent_data = message.get(INTENT) or {}
+            intent = intent_data.get(INTENT_NAME_KEY)
+            outcome = gate(intent, self._ranking(intent, features[row]), self._model["threshold"],
+                           float(intent_data.get(PREDICTED_CONFIDENCE_KEY) or 0.0))
             if outcome is None:
                 continue
             message.set(SELECTION_KEY, {"topic": outcome.topic, "candidate": outcome.candidate,

@@ -34,6 +34,11 @@ def test_gate_gives_the_sub_answer_at_or_above_the_threshold():
     assert gate("side_effects", RANKING, 0.8).sub_answer == "side_effects.flu_vaccine"
 
 
+def test_gate_weighs_the_sub_answer_by_the_intents_confidence():
+    assert gate("side_effects", RANKING, 0.6, intent_confidence=0.7).sub_answer is None
+    assert gate("side_effects", RANKING, 0.6, intent_confidence=0.9).sub_answer == "side_effects.flu_vaccine"
+
+
 def test_gate_gives_nothing_below_the_threshold():
     outcome = gate("side_effects", RANKING, 0.81)
     assert outcome.candidate == "side_effects.flu_vaccine" and outcome.sub_answer is None
@@ -216,11 +221,23 @@ def test_selector_without_any_sub_answers_trains_and_adds_nothing(storage):
 
 # --- the trained model on the held-out questions ----------------------------------------------
 
-@pytest.mark.slow
-def test_holdout_sub_answers_meet_the_targets(parse):
+@pytest.fixture(scope="module")
+def holdout_scores(parse):
     questions = load_questions()
     assert questions, "no held-out questions in tests/data/subanswers"
-    scores = score(questions, parse)
-    report = "\n".join(scores.errors())
-    assert scores.failed_targets() == [], (
-        f"accuracy {scores.accuracy:.3f}, wrong {scores.wrong_rate:.3f}, targets {TARGETS}\n{report}")
+    return score(questions, parse)
+
+
+@pytest.mark.slow
+def test_holdout_wrong_specific_answers_stay_rare(holdout_scores):
+    wrong = [e for e, r in zip(holdout_scores.errors(), [r for r in holdout_scores.replies if not r.correct],
+                               strict=True) if r.wrong_specific]
+    assert holdout_scores.wrong_rate <= TARGETS["wrong_rate"], "\n".join(wrong)
+
+
+@pytest.mark.slow
+def test_holdout_sub_answer_accuracy_meets_the_target(holdout_scores):
+    """The gold sub-answer, or the general answer for a general question, with the right intent."""
+    assert holdout_scores.accuracy >= TARGETS["accuracy"], (
+        f"accuracy {holdout_scores.accuracy:.3f} (wrong {holdout_scores.wrong_rate:.3f}), "
+        f"targets {TARGETS}\n" + "\n".join(holdout_scores.errors()))
