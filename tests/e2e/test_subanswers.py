@@ -23,7 +23,7 @@ SPECIFIC = [
     ("why does the hospital want my husband to get the same brand of tacrolimus every time",
      "immunosuppressants.cni_brand"),
 ]
-GENERAL = [("what is FSGS?", "fsgs_definition"), ("how is FSGS treated with steroids", "steroid_therapy")]
+GENERAL = [("what is FSGS?", "fsgs_definition"), ("why are steroids given for FSGS", "steroid_therapy")]
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,12 @@ def test_a_specific_question_gets_its_sub_answer_over_rest(stack, by_text, quest
 def test_a_general_question_gets_the_general_answer(stack, by_text, question, topic):
     answers = _answers(stack.rest(_user(), question), by_text)
     assert [(a.topic, a.kind) for a in answers] == [(topic, "general")]
+
+
+def test_a_drug_question_without_a_sub_answer_gets_the_drug_variant(stack, by_text):
+    """Drug variants require sub_answer "": with the slot cleared they are still chosen."""
+    answers = _answers(stack.rest(_user(), "what are the side effects of tacrolimus"), by_text)
+    assert [(a.topic, a.kind, a.medication) for a in answers] == [("side_effects", "drug", "tacrolimus")]
 
 
 def test_the_sub_answer_does_not_carry_over_to_the_next_question(stack, by_text):
