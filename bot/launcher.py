@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Dict, IO, List, Mapping, Optional
 
 from bot.channels.credentials import write_effective_credentials
-from bot.settings import PROJECT_ROOT, Settings
+from bot.settings import PROJECT_ROOT, Settings, private_dir
 
 BIN = Path(sys.executable).parent
 
@@ -56,12 +56,17 @@ def service_environment(settings: Settings, variables: Mapping[str, str] = ()) -
 
 
 def action_server(settings: Settings) -> Service:
-    return Service(
-        "actions",
-        [str(BIN / "python"), "-m", "rasa_sdk", "--actions", "actions",
-         "--port", str(settings.action_port)],
-        f"{settings.action_server_url}/health",
-    )
+    """Host, port and token come from the settings (the child reads the same ones)."""
+    return Service("actions", [str(BIN / "python"), "-m", "bot.action_server"],
+                   f"{settings.action_server_url}/health",
+                   env={"ACTION_PORT": str(settings.action_port), "ACTION_HOST": settings.action_host})
+
+
+def private_files(settings: Settings) -> None:
+    """Whatever this process and its children create is owner-only (tracker and handoff
+    databases, outbox, logs, nginx files), and var/ itself is 0700."""
+    os.umask(0o077)
+    private_dir(settings.var_dir)
 
 
 def prepare_databases(settings: Settings) -> None:
@@ -71,6 +76,7 @@ def prepare_databases(settings: Settings) -> None:
 
     from bot.handoff.store import HandoffStore
 
+    private_files(settings)
     store = HandoffStore.from_url(settings.database_url)
     store.create_schema()
     store.dispose()
@@ -81,12 +87,13 @@ def prepare_databases(settings: Settings) -> None:
 
 
 def rasa_server(settings: Settings, credentials: Path, model: Optional[Path] = None) -> Service:
+    """No secret on the command line: bot.rasa_server reads the token from the settings."""
     return Service(
         "rasa",
-        [str(BIN / "rasa"), "run", "--enable-api", "--auth-token", settings.rasa_auth_token,
-         "--interface", settings.host, "--port", str(settings.rasa_port),
-         "--model", str(model or latest_model()), "--endpoints", "endpoints.yml",
-         "--credentials", str(write_effective_credentials(settings, credentials)), "--cors", "*"],
+        [str(BIN / "python"), "-m", "bot.rasa_server", "--interface", settings.host,
+         "--port", str(settings.rasa_port), "--model", str(model or latest_model()),
+         "--endpoints", "endpoints.yml",
+         "--credentials", str(write_effective_credentials(settings, credentials))],
         f"{settings.rasa_url}/",
     )
 
@@ -119,13 +126,13 @@ class Stack:
     def _spawn(self, service: Service) -> None:
         output = None
         if self.log_dir:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             if service.log is None or service.log.closed:
                 service.log = open(self.log_dir / f"{service.name}.log", "ab")
             output = service.log
         service.process = subprocess.Popen(
             service.argv, cwd=PROJECT_ROOT, env={**self.env, **service.env}, stdout=output,
-            stderr=subprocess.STDOUT if output else None, start_new_session=True)
+            stderr=subprocess.STDOUT if output else None, start_new_session=True, umask=0o077)
 
     def kill(self, name: str) -> None:
         """SIGKILL one service's process group (fault tests: a crashed replica)."""
