@@ -21,6 +21,7 @@ from sanic.response import HTTPResponse
 
 from bot.settings import Settings, get_settings
 
+logger = logging.getLogger(__name__)
 ACTIONS_PACKAGE = "actions"
 OPEN_PATHS = frozenset({"/health"})
 
@@ -37,6 +38,8 @@ def action_app(settings: Settings) -> Sanic:
     async def require_shared_secret(request: Request) -> Optional[HTTPResponse]:
         if request.path in OPEN_PATHS or authorised(request, settings.action_server_token):
             return None
+        logger.warning("Refused %s %s from %s: missing or wrong token", request.method, request.path,
+                       request.ip)
         return response.json({"error": "missing or wrong action server token"}, status=401)
 
     return app

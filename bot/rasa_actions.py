@@ -132,10 +132,17 @@ def with_deadline(run: Callable[..., Any], settings: Settings, fallbacks: Fallba
             raise                           # the action declined (e.g. a form slot): Rasa's business
         except Exception as exc:  # noqa: BLE001 - timeout, refused connection, 4xx/5xx alike
             logger.warning("Custom action %s failed (%s); the patient gets a fallback reply",
-                           self.name(), type(exc).__name__ if not str(exc) else exc)
+                           self.name(), _reason(exc))
             return fallbacks.events(self.name(), tracker)
 
     return bounded
+
+
+def _reason(exc: BaseException) -> str:
+    """Exception types and HTTP status, never their text (a 500 body quotes the conversation)."""
+    chain = [exc, *([exc.__cause__] if exc.__cause__ else [])]
+    return " from ".join(f"{type(e).__name__}{f' {e.status}' if hasattr(e, 'status') else ''}"
+                         for e in chain)
 
 
 def with_disclaimer(run: Callable[..., Any], disclaimer: Callable[[], str]) -> Callable[..., Any]:
