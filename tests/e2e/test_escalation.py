@@ -91,11 +91,11 @@ def test_staff_reply_reaches_socketio_user_while_paused_and_bot_answers_after_re
         assert joined == {"text": JOINED_TEXT, "from_care_team": True, "staff_name": "Care team"}
 
         await user.say("hello? is someone there?")
-        assert await user.drain() == []  # paused: the bot stays quiet ...
-        events = (await desk.rasa.tracker(user.session_id))["events"]
-        assert "hello? is someone there?" in [e.get("text") for e in events if e["event"] == "user"]
+        await _until_recorded(desk, user.session_id, "hello? is someone there?")  # ... but records
 
         await desk.reply(ticket.id, NURSE, "Hi, I'm Alex, a renal nurse. Let's look at that together.")
+        # Paused, the bot stays quiet: the first thing after the user's message is the staff reply
+        # (a bot answer would have been emitted before the tracker that records the message was saved).
         reply = await user.next_message()
         assert reply["text"] == "Hi, I'm Alex, a renal nurse. Let's look at that together."
         assert reply["from_care_team"] is True
@@ -111,3 +111,14 @@ def test_staff_reply_reaches_socketio_user_while_paused_and_bot_answers_after_re
         assert all(line.delivered for line in lines if line.role == "staff")
 
     asyncio.run(scenario())
+
+
+async def _until_recorded(desk, conversation_id: str, text: str, timeout: float = 60) -> None:
+    """Wait until Rasa has stored the user's message (it is saved after the turn is handled)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        events = (await desk.rasa.tracker(conversation_id))["events"]
+        if text in [e.get("text") for e in events if e["event"] == "user"]:
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"{text!r} never recorded"
+        await asyncio.sleep(0.2)

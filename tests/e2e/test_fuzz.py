@@ -111,14 +111,18 @@ def test_socketio_events(stack, events):
     async def scenario():
         client = socketio.AsyncClient(reconnection=False)
         await client.connect(stack.settings.rasa_url, transports=["websocket"])
+        marker, confirmed = uuid.uuid4().hex, asyncio.Event()
+        client.on("session_confirm", lambda session_id: session_id == marker and confirmed.set())
         for name, data in events:
             await client.emit(name, data)
-        await asyncio.sleep(0.05)
-        connected = client.connected
-        await client.disconnect()
-        return connected
+        # Positive marker: after whatever came before, the server still serves this connection.
+        await client.emit("session_request", {"session_id": marker})
+        try:
+            await asyncio.wait_for(confirmed.wait(), 30)
+        finally:
+            await client.disconnect()
 
-    assert asyncio.run(scenario())
+    asyncio.run(scenario())
 
 
 # -- Telegram and Slack webhooks ---------------------------------------------------------------------

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.intents import ESCALATION_INTENTS
+from rasa.shared.core.domain import Domain
+
+from bot.intents import ESCALATION_INTENTS, FALLBACK_INTENT
 from bot.nlp.components import RED_FLAG_OVERRIDE_KEY, is_general_question, personal_advice_cues
+from bot.settings import PROJECT_ROOT
 
 ESCALATION = set(ESCALATION_INTENTS)
 
@@ -104,4 +107,8 @@ def test_medication_entities_carry_canonical_values(parse, text, canonical):
 ])
 def test_hostile_or_odd_input_does_not_crash(parse, text):
     result = parse(text)
-    assert "intent" in result and "entities" in result
+    known = set(Domain.load(str(PROJECT_ROOT / "domain")).intent_properties) | {FALLBACK_INTENT}
+    assert result["text"] == text.strip()
+    assert result["intent"]["name"] in known and 0.0 <= result["intent"]["confidence"] <= 1.0
+    # (Typed "/intent{...}" payloads are parsed by Rasa's RegexMessageHandler at this layer; the
+    # channel guard neutralises them before they get here: tests/bot/channels/test_payloads.py.)

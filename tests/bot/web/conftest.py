@@ -28,10 +28,6 @@ ADMIN, NURSE, DOCTOR = "admin@example.org", "nurse@example.org", "doctor@example
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 FORM_ID_INPUT = re.compile(r'name="form_id" value="([^"]+)"')
 
-# Rasa's SQLTrackerStore.SQLEvent layout (rasa/core/tracker_store.py, rasa 3.6.21).
-TRACKER_SCHEMA = """CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL,
-    type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255),
-    action_name VARCHAR(255), data TEXT)"""
 
 
 class FakeRasa(FakeApi):
@@ -62,10 +58,18 @@ def user_event(text: str, at: float, intent: str = "ask_what_is_fsgs", confidenc
                                {"name": intent, "confidence": confidence}]}}
 
 
+def create_tracker_store(path: Path) -> None:
+    """The `events` table exactly as Rasa's SQLTrackerStore creates it (no hand-copied schema)."""
+    from rasa.core.tracker_store import SQLTrackerStore
+
+    SQLTrackerStore(dialect="sqlite", db=str(path)).engine.dispose()
+
+
 def write_tracker_events(path: Path, rows: List[tuple]) -> None:
     """`rows` of (sender_id, event dict) stored the way SQLTrackerStore stores them."""
+    if not path.exists():
+        create_tracker_store(path)
     with sqlite3.connect(path) as db:
-        db.execute(TRACKER_SCHEMA.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"))
         db.executemany(
             "INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, data) "
             "VALUES (?, ?, ?, ?, NULL, ?)",
