@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Optional
 
 from rasa_sdk import utils
 from rasa_sdk.endpoint import create_app
@@ -28,14 +27,14 @@ OPEN_PATHS = frozenset({"/health"})
 
 def authorised(request: Request, token: str) -> bool:
     supplied = request.headers.get("authorization", "")
-    return hmac.compare_digest(supplied.encode("utf-8", "replace"), f"Bearer {token}".encode("utf-8"))
+    return hmac.compare_digest(supplied.encode("utf-8", "replace"), f"Bearer {token}".encode())
 
 
 def action_app(settings: Settings) -> Sanic:
     app = create_app(ACTIONS_PACKAGE, cors_origins=None)
 
     @app.middleware("request")
-    async def require_shared_secret(request: Request) -> Optional[HTTPResponse]:
+    async def require_shared_secret(request: Request) -> HTTPResponse | None:
         if request.path in OPEN_PATHS or authorised(request, settings.action_server_token):
             return None
         logger.warning("Refused %s %s from %s: missing or wrong token", request.method, request.path,

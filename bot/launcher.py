@@ -12,9 +12,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, IO, List, Mapping, Optional
+from typing import IO
 
 from bot.channels.credentials import write_effective_credentials
 from bot.settings import PROJECT_ROOT, Settings, private_dir
@@ -25,12 +26,12 @@ BIN = Path(sys.executable).parent
 @dataclass
 class Service:
     name: str
-    argv: List[str]
+    argv: list[str]
     health_url: str
-    process: Optional[subprocess.Popen] = None
+    process: subprocess.Popen | None = None
     # Per-service additions to the stack's environment (e.g. a replica's own port).
-    env: Dict[str, str] = field(default_factory=dict)
-    log: Optional[IO[bytes]] = field(default=None, repr=False)
+    env: dict[str, str] = field(default_factory=dict)
+    log: IO[bytes] | None = field(default=None, repr=False)
 
 
 def latest_model(models_dir: Path = PROJECT_ROOT / "models") -> Path:
@@ -40,7 +41,7 @@ def latest_model(models_dir: Path = PROJECT_ROOT / "models") -> Path:
     return models[-1]
 
 
-def service_environment(settings: Settings, variables: Mapping[str, str] = ()) -> Dict[str, str]:
+def service_environment(settings: Settings, variables: Mapping[str, str] = ()) -> dict[str, str]:
     """The child processes' environment: ours, the `variables` the settings were loaded from
     (so children read the same settings), and what endpoints.yml interpolates."""
     env = {**os.environ, **dict(variables), **settings.rasa_environment()}
@@ -86,7 +87,7 @@ def prepare_databases(settings: Settings) -> None:
     tracker_store.engine.dispose()
 
 
-def rasa_server(settings: Settings, credentials: Path, model: Optional[Path] = None) -> Service:
+def rasa_server(settings: Settings, credentials: Path, model: Path | None = None) -> Service:
     """No secret on the command line: bot.rasa_server reads the token from the settings."""
     return Service(
         "rasa",
@@ -106,14 +107,14 @@ def web_server(settings: Settings) -> Service:
 class Stack:
     """A set of services started together and stopped together."""
 
-    def __init__(self, settings: Settings, services: List[Service], log_dir: Optional[Path] = None,
-                 env: Optional[Dict[str, str]] = None):
+    def __init__(self, settings: Settings, services: list[Service], log_dir: Path | None = None,
+                 env: dict[str, str] | None = None):
         self.settings = settings
         self.services = services
         self.log_dir = log_dir
         self.env = env or service_environment(settings)
 
-    def start(self, timeout: float = 180.0) -> "Stack":
+    def start(self, timeout: float = 180.0) -> Stack:
         for service in self.services:
             self._spawn(service)
         try:
@@ -184,10 +185,10 @@ class Stack:
             if service.log:
                 service.log.close()
 
-    def first_exited(self) -> Optional[Service]:
+    def first_exited(self) -> Service | None:
         return next((s for s in self.services if s.process and s.process.poll() is not None), None)
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -16,12 +16,19 @@ import asyncio
 import functools
 import logging
 import threading
-from typing import Any, Callable, List, Optional
+from collections.abc import Callable
+from typing import Any
 
 from rasa.core.actions.action import ActionExecutionRejection, ActionSessionStart, RemoteAction
 from rasa.shared.core.events import BotUttered, Event, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
+from rasa_sdk import Tracker
 
+from actions import queue
+from actions.escalation import escalation_reason, request_id, triggering_message
+from actions.session import DISCLAIMER
+from bot.handoff.outbox import Outbox
+from bot.handoff.store import EscalationRequest, HandoffStore
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -46,7 +53,7 @@ def escalation_failed_text(settings: Settings) -> str:
             f"kidney care team directly. If someone is very unwell, call {settings.emergency_number} now.")
 
 
-def _this_turn(tracker: DialogueStateTracker) -> List[Event]:
+def _this_turn(tracker: DialogueStateTracker) -> list[Event]:
     events = list(tracker.events)
     starts = [i for i, event in enumerate(events) if isinstance(event, UserUttered)]
     return events[starts[-1] + 1:] if starts else events
@@ -65,13 +72,10 @@ class Fallbacks:
         self.settings = settings
 
     @functools.cached_property
-    def _queue(self) -> Any:
-        from bot.handoff.outbox import Outbox
-        from bot.handoff.store import HandoffStore
-
+    def _queue(self) -> tuple[HandoffStore, Outbox]:
         return HandoffStore.from_url(self.settings.database_url), Outbox(self.settings.outbox_dir)
 
-    def events(self, action_name: str, tracker: DialogueStateTracker) -> List[Event]:
+    def events(self, action_name: str, tracker: DialogueStateTracker) -> list[Event]:
         if action_name == ESCALATION_ACTION:
             return [BotUttered(self.escalate_offline(tracker))]
         if _failed_this_turn(tracker, self.settings):
@@ -91,7 +95,7 @@ class Fallbacks:
         return escalation_saved_text(self.settings)
 
     @staticmethod
-    def _replay(store: Any, outbox: Any) -> None:
+    def _replay(store: HandoffStore, outbox: Outbox) -> None:
         try:
             report = outbox.replay(store)
             logger.info("Outbox replayed from the Rasa process: %s", report)
@@ -99,15 +103,9 @@ class Fallbacks:
             logger.exception("Outbox replay failed; the requests stay in the outbox")
 
 
-def escalation_request(tracker: DialogueStateTracker) -> Any:
+def escalation_request(tracker: DialogueStateTracker) -> EscalationRequest:
     """The request `action_escalate_to_human` makes, built by its own helpers from the tracker
     state the action server would have received (same reason, message and request id)."""
-    from rasa_sdk import Tracker
-
-    from actions import queue
-    from actions.escalation import escalation_reason, request_id, triggering_message
-    from bot.handoff.store import EscalationRequest
-
     state = Tracker.from_dict(tracker.current_state(EventVerbosity.ALL))
     reason = escalation_reason(state)
     return EscalationRequest(
@@ -120,7 +118,7 @@ def with_deadline(run: Callable[..., Any], settings: Settings, fallbacks: Fallba
 
     @functools.wraps(run)
     async def bounded(self: RemoteAction, output_channel: Any, nlg: Any, tracker: DialogueStateTracker,
-                      domain: Any) -> List[Event]:
+                      domain: Any) -> list[Event]:
         if _failed_this_turn(tracker, settings):
             logger.warning("Custom action %s skipped: the action server already failed this turn",
                            self.name())
@@ -149,19 +147,18 @@ def with_disclaimer(run: Callable[..., Any], disclaimer: Callable[[], str]) -> C
     """Rasa's own session start, preceded by the disclaimer."""
 
     @functools.wraps(run)
-    async def session_start(self: ActionSessionStart, *args: Any, **kwargs: Any) -> List[Event]:
+    async def session_start(self: ActionSessionStart, *args: Any, **kwargs: Any) -> list[Event]:
         return [BotUttered(disclaimer()), *await run(self, *args, **kwargs)]
 
     return session_start
 
 
 def disclaimer_text() -> str:
-    from actions.session import DISCLAIMER
-
+    """The disclaimer the action server's session start used to send (one text, in actions/)."""
     return DISCLAIMER
 
 
-_installed: Optional[Settings] = None
+_installed: Settings | None = None
 
 
 def install(settings: Settings) -> None:

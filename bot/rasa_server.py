@@ -12,12 +12,11 @@ import argparse
 import logging
 import os
 import sys
-from typing import List, Optional
 
 from bot.settings import PROJECT_ROOT, get_settings
 
 
-def parse_arguments(argv: Optional[List[str]] = None) -> argparse.Namespace:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bot.rasa_server")
     parser.add_argument("--model", required=True)
     parser.add_argument("--endpoints", default=str(PROJECT_ROOT / "endpoints.yml"))
@@ -28,7 +27,7 @@ def parse_arguments(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     args = parse_arguments(argv)
     settings = get_settings()
 

@@ -162,7 +162,8 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         action_server_url=env.get("ACTION_SERVER_URL") or f"http://127.0.0.1:{action_port}",
         rasa_auth_token=env.get("RASA_AUTH_TOKEN") or _persistent_secret(var_dir, "rasa_auth_token"),
         # Rasa sends it on every action call; the action server refuses calls without it.
-        action_server_token=env.get("ACTION_SERVER_TOKEN") or _persistent_secret(var_dir, "action_server_token"),
+        action_server_token=(env.get("ACTION_SERVER_TOKEN")
+                             or _persistent_secret(var_dir, "action_server_token")),
         # How long Rasa waits for a custom action before the patient gets an honest fallback reply
         # (bot/rasa_actions.py); Rasa's own default is 5 minutes, holding the conversation's lock.
         action_timeout_seconds=_int(env, "ACTION_TIMEOUT_SECONDS", 5),

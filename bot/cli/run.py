@@ -5,7 +5,7 @@ import argparse
 import signal
 import subprocess
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from bot import launcher
 from bot.channels.credentials import effective_credentials
