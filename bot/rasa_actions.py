@@ -153,9 +153,9 @@ def with_disclaimer(run: Callable[..., Any], disclaimer: Callable[[], str]) -> C
     return session_start
 
 
-def disclaimer_text() -> str:
+def disclaimer_text(settings: Settings) -> str:
     """The disclaimer the action server's session start used to send (one text, in actions/)."""
-    return DISCLAIMER
+    return DISCLAIMER.format(emergency_number=settings.emergency_number)
 
 
 _installed: Settings | None = None
@@ -167,5 +167,6 @@ def install(settings: Settings) -> None:
     if _installed is not None:
         return
     RemoteAction.run = with_deadline(RemoteAction.run, settings, Fallbacks(settings))
-    ActionSessionStart.run = with_disclaimer(ActionSessionStart.run, disclaimer_text)
+    ActionSessionStart.run = with_disclaimer(ActionSessionStart.run,
+                                             functools.partial(disclaimer_text, settings))
     _installed = settings

@@ -107,12 +107,12 @@ def test_an_escalation_whose_call_failed_still_reaches_the_queue_once(settings, 
     assert store.get(ticket.id).message_count == 1
 
 
-def test_session_start_sends_the_disclaimer_without_any_action_server():
-    from actions.session import DISCLAIMER
-
-    start = rasa_actions.with_disclaimer(ActionSessionStart.run, rasa_actions.disclaimer_text)
+def test_session_start_sends_the_disclaimer_without_any_action_server(settings):
+    start = rasa_actions.with_disclaimer(ActionSessionStart.run,
+                                         lambda: rasa_actions.disclaimer_text(settings))
     events = asyncio.run(start(ActionSessionStart(), CollectingOutputChannel(),
                                TemplatedNaturalLanguageGenerator({}),
                                DialogueStateTracker.from_events("p", []), Domain.empty()))
-    assert isinstance(events[0], BotUttered) and events[0].text == DISCLAIMER
+    assert isinstance(events[0], BotUttered) and "FSGS information assistant" in events[0].text
+    assert settings.emergency_number in events[0].text
     assert any(isinstance(e, SessionStarted) for e in events)

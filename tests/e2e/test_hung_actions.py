@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from bot.channels.rest import conversation_id
 from bot.handoff.store import HandoffStore
 from tests.e2e.test_escalation import tickets_for
 from tests.support.stack import start_stack
@@ -45,7 +46,7 @@ def timed(running, user: str, text: str):
 
 def wait_for_ticket(store: HandoffStore, user: str, deadline_s: float = 60):
     deadline = time.monotonic() + deadline_s
-    while not (found := tickets_for(store, user)):
+    while not (found := tickets_for(store, conversation_id(user))):
         assert time.monotonic() < deadline, f"no ticket for {user} after {deadline_s}s"
         time.sleep(0.5)
     return found
@@ -80,9 +81,9 @@ def test_a_hung_action_server_never_silences_the_bot_and_escalations_land_once(r
     replies = running.rest(later, OWN_CASE)
     assert any("passed your question to the care team" in r for r in replies), replies
     wait_for_ticket(store, later)
-    [ticket] = tickets_for(store, user)
+    [ticket] = tickets_for(store, conversation_id(user))
     assert (ticket.message_count, escalations_in(store, ticket.id)) == (1, 1)
-    [urgent_ticket] = tickets_for(store, urgent)
+    [urgent_ticket] = tickets_for(store, conversation_id(urgent))
     assert (urgent_ticket.message_count, escalations_in(store, urgent_ticket.id)) == (1, 1)
 
 
@@ -98,5 +99,5 @@ def test_an_escalation_that_timed_out_is_not_doubled_when_the_user_continues(run
         os.killpg(actions.pid, signal.SIGCONT)
     replies = running.rest(user, "can I take ibuprofen for my headache with my kidney disease")
     assert any("added this to your open request" in r for r in replies), replies
-    [ticket] = tickets_for(store, user)
+    [ticket] = tickets_for(store, conversation_id(user))
     assert (ticket.message_count, escalations_in(store, ticket.id)) == (2, 2)

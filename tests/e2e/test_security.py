@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from bot.handoff.desk import StaffDesk
+from bot.channels.rest import conversation_id
 from bot.handoff.store import HandoffStore
+from bot.rasa_api import staff_desk
 from tests.e2e.test_escalation import NURSE, tickets_for
 from tests.support.stack import start_stack
 
@@ -123,22 +124,22 @@ def test_typed_intents_with_a_red_flag_get_the_emergency_reply_and_an_urgent_tic
     user = new_user()
     replies = stack.rest(user, typed)
     assert any("seek urgent care now" in r for r in replies), replies
-    [ticket] = tickets_for(store, user)
+    [ticket] = tickets_for(store, conversation_id(user))
     assert ticket.priority == "urgent"
 
 
 def test_typed_restart_does_not_end_a_claimed_handoff(stack, store):
     user = new_user()
     stack.rest(user, "I want to talk to a nurse please")
-    [ticket] = tickets_for(store, user)
-    asyncio.run(StaffDesk.from_settings(stack.settings, store).claim(ticket.id, NURSE))
-    assert stack.tracker(user)["paused"]
+    [ticket] = tickets_for(store, conversation_id(user))
+    asyncio.run(staff_desk(stack.settings, store).claim(ticket.id, NURSE))
+    assert stack.tracker(conversation_id(user))["paused"]
 
     for typed in ("/restart", " /restart", "/ /restart", "/session_start", "/restart@1.0"):
         stack.rest(user, typed)
-    tracker = stack.tracker(user)
+    tracker = stack.tracker(conversation_id(user))
     assert tracker["paused"]
     assert not any(e["event"] == "restart" for e in tracker["events"])
     assert "restart" in [e.get("text") for e in tracker["events"] if e["event"] == "user"]  # recorded
-    [ticket] = tickets_for(store, user)
+    [ticket] = tickets_for(store, conversation_id(user))
     assert ticket.status == "claimed"
