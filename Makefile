@@ -17,9 +17,9 @@ STAMPS := .make
 SPACY_PIPELINE := build/spacy_pipeline/meta.json
 TRAINED := models/.trained
 SENTENCE_MODEL := build/sentence_model/.verified
-TRAIN_INPUTS := config.yml $(wildcard domain/*.yml domain/*/*.yml nlu_data/*.yml nlu_data/*/*.yml stories/*.yml) \
-	bot/nlp/components.py bot/nlp/tfidf_classifier.py bot/nlp/sentence_featurizer.py \
-	$(SPACY_PIPELINE) $(SENTENCE_MODEL)
+TRAIN_INPUTS := config.yml $(wildcard domain/*.yml domain/*/*.yml nlu_data/*.yml nlu_data/*/*.yml \
+	stories/*.yml) bot/nlp/components.py bot/nlp/tfidf_classifier.py bot/nlp/subanswers.py \
+	bot/nlp/sentence_featurizer.py $(SPACY_PIPELINE) $(SENTENCE_MODEL)
 
 .PHONY: help install widget browser spacy sentence-model train run shell test validate test-stories test-python bench-nlu \
 	bench-handoff clean nginx run-ha bench-load
@@ -111,6 +111,7 @@ test: validate test-stories test-python
 
 bench-nlu: $(TRAINED)
 	$(BIN)/python bench/nlu_eval.py
+	$(BIN)/python bench/subanswer_eval.py
 
 bench-handoff: $(STAMPS)/installed
 	$(BIN)/python bench/handoff_bench.py
