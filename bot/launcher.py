@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from bot.channels.credentials import write_effective_credentials
+from bot.model_files import latest_model
 from bot.settings import PROJECT_ROOT, Settings, private_dir
 
 BIN = Path(sys.executable).parent
@@ -32,13 +33,6 @@ class Service:
     # Per-service additions to the stack's environment (e.g. a replica's own port).
     env: dict[str, str] = field(default_factory=dict)
     log: IO[bytes] | None = field(default=None, repr=False)
-
-
-def latest_model(models_dir: Path = PROJECT_ROOT / "models") -> Path:
-    models = sorted(models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    if not models:
-        raise FileNotFoundError(f"No trained model in {models_dir}: run `make train` first.")
-    return models[-1]
 
 
 def service_environment(settings: Settings, variables: Mapping[str, str] = ()) -> dict[str, str]:

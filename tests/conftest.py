@@ -6,7 +6,7 @@ from typing import Any, Callable, Dict
 
 import pytest
 
-from bot.nlp.evaluation import newest_model
+from bot.model_files import newest_model
 
 
 @pytest.fixture(scope="session")

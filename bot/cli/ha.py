@@ -20,6 +20,7 @@ from typing import List, Mapping, Optional
 
 from bot import launcher
 from bot.cli.run import serve
+from bot.model_files import latest_model
 from bot.settings import PROJECT_ROOT, Settings, get_settings
 
 TEMPLATE = PROJECT_ROOT / "deploy" / "nginx.conf.template"
@@ -100,7 +101,7 @@ def ha_services(layout: Layout, credentials: Path, log_dir: Path,
                 model: Optional[Path] = None) -> List[launcher.Service]:
     """Action servers, Rasa replicas, the console and nginx (started in that order)."""
     settings = layout.settings
-    model = model or launcher.latest_model()
+    model = model or latest_model()
     services = []
     for index, port in enumerate(layout.action_ports, 1):
         backend = dataclasses.replace(settings, action_port=port,

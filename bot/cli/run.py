@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from bot import launcher
 from bot.channels.credentials import effective_credentials
+from bot.model_files import latest_model
 from bot.settings import PROJECT_ROOT, get_settings
 
 
@@ -73,5 +74,5 @@ def _shell(args: argparse.Namespace) -> int:
         # The same Rasa entry point as `run` (disclaimer, action deadlines), on a terminal channel.
         return subprocess.call(
             [str(launcher.BIN / "python"), "-m", "bot.rasa_server", "--channel", "cmdline",
-             "--model", str(launcher.latest_model()), "--endpoints", "endpoints.yml"],
+             "--model", str(latest_model()), "--endpoints", "endpoints.yml"],
             cwd=PROJECT_ROOT, env=launcher.service_environment(settings), umask=0o077)

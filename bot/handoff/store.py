@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.emails import InvalidEmail, account_email
 from bot.handoff.models import (ACTIVE_STATUSES, ALERT_KINDS, REASONS, ROLES, STATUSES, Alert,
                                 ChangeCounter, Note, StaffMessage, StaffUser, Ticket, TicketEvent,
                                 utcnow)
@@ -40,7 +41,6 @@ APPEND_ATTEMPTS = 5            # open_or_append retries after losing a race on t
 # Far above a delivery's longest legitimate run (a REST request behind nginx's 120 s timeout).
 HANDOVER_LEASE = timedelta(minutes=5)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # Rasa's message ids (uuid hex) and the outbox's own; part of outbox file names, so nothing else.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 BOT, SYSTEM = "bot", "system"
@@ -241,10 +241,10 @@ def _text(value: str, what: str, limit: int = MAX_TEXT_CHARS) -> str:
 
 
 def _email(value: str) -> str:
-    value = (value or "").strip().lower()
-    if len(value) > 320 or not _EMAIL.fullmatch(value):
-        raise InvalidInput(f"not a valid staff email address: {value!r}")
-    return value
+    try:
+        return account_email(value)
+    except InvalidEmail as exc:
+        raise InvalidInput(f"not a valid staff email address: {(value or '').strip().lower()!r}") from exc
 
 
 def valid_request_id(value: object) -> str:

@@ -21,7 +21,6 @@ from bot.intents import EMERGENCY_INTENT, ESCALATION_INTENTS, FALLBACK_INTENT
 from bot.settings import PROJECT_ROOT
 
 HOLDOUT_PATH = PROJECT_ROOT / "tests" / "data" / "nlu_holdout.yml"
-MODELS_DIR = PROJECT_ROOT / "models"
 
 # Acceptance targets on the held-out set (issue 2).
 TARGETS = {"accuracy": 0.92, "escalation_recall": 0.98, "emergency_recall": 1.0,
@@ -53,11 +52,6 @@ def load_examples(path: Path = HOLDOUT_PATH) -> List[Tuple[str, str]]:
     from rasa.shared.nlu.training_data.loading import load_data
 
     return [(m.get("text"), m.get("intent")) for m in load_data(str(path)).intent_examples]
-
-
-def newest_model(models_dir: Path = MODELS_DIR) -> Path | None:
-    candidates = sorted(Path(models_dir).glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    return candidates[-1] if candidates else None
 
 
 def rasa_predictor(model_path: Path) -> Callable[[str], str]:

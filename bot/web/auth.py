@@ -16,8 +16,9 @@ from urllib.parse import quote
 from sanic import Blueprint, Request, response
 from sanic.exceptions import Forbidden
 
+from bot import accounts
 from bot.handoff.store import StoreUnavailable
-from bot.web import accounts, security
+from bot.web import security
 from bot.web.pages import render
 
 bp = Blueprint("auth")

@@ -17,9 +17,9 @@ from typing import Dict, Iterator, List, Optional
 import pytest
 import requests
 
+from bot import accounts
 from bot.handoff.store import EscalationRequest, HandoffStore, TicketView
 from bot.settings import PROJECT_ROOT
-from bot.web import accounts
 from tests.fakes.api import Call, FakeApi
 from tests.support.stack import free_port
 

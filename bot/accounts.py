@@ -5,16 +5,16 @@ so the store only ever sees hashes, and old hashes are upgraded when the paramet
 """
 from __future__ import annotations
 
-import re
 from typing import Optional
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from bot.emails import InvalidEmail, account_email
+from bot.handoff.models import ROLES
+
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 256
-ROLES = ("staff", "admin")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _hasher = PasswordHasher()
 # Checked when the account does not exist, so an unknown email costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash("not a real password, only used to equalise timing")
@@ -25,10 +25,10 @@ class AccountError(ValueError):
 
 
 def normalise_email(email: str) -> str:
-    email = (email or "").strip().lower()
-    if len(email) > 320 or not _EMAIL.match(email):
-        raise AccountError("Enter a valid email address.")
-    return email
+    try:
+        return account_email(email)
+    except InvalidEmail as exc:
+        raise AccountError("Enter a valid email address.") from exc
 
 
 def check_role(role: str) -> str:
