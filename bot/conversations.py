@@ -15,10 +15,12 @@ from typing import Iterator, List
 
 import sqlalchemy as sa
 
-from bot.handoff.store import StoreUnavailable
-
 EVENTS = sa.table("events", sa.column("id"), sa.column("sender_id"), sa.column("type_name"),
                   sa.column("timestamp"), sa.column("data"))
+
+
+class TrackerStoreUnavailable(Exception):
+    """The tracker store cannot be read (not created yet, or the database is down)."""
 
 
 class TrackerEvents:
@@ -36,7 +38,7 @@ class TrackerEvents:
             with (self.engine.begin() if write else self.engine.connect()) as connection:
                 yield connection
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-            raise StoreUnavailable(f"tracker store unreachable: {type(exc.orig).__name__}") from exc
+            raise TrackerStoreUnavailable(f"tracker store unreachable: {type(exc.orig).__name__}") from exc
 
     def events(self, conversation_id: str) -> List[dict]:
         """Every stored event of one conversation, oldest first, as Rasa serialised it."""

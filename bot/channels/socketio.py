@@ -13,7 +13,6 @@ message pushed through Rasa's HTTP API) reaches the socket wherever it is connec
 """
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
@@ -23,9 +22,9 @@ from rasa.core.channels.channel import UserMessage
 from sanic import Blueprint
 
 from bot.channels.guard import guard_messages
+from bot.ids import SESSION_ID
 from bot.settings import get_settings
 
-SESSION_ID = re.compile(r"[0-9a-f]{32}")
 PING_TIMEOUT_SECONDS = 60
 
 

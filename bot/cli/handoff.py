@@ -16,7 +16,7 @@ import sys
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, List, Sequence
 
-from bot.conversations import TrackerEvents
+from bot.conversations import TrackerEvents, TrackerStoreUnavailable
 from bot.handoff.delivery import DeliveryError
 from bot.handoff.desk import StaffDesk
 from bot.handoff.models import ACTIVE_STATUSES, STATUSES, utcnow
@@ -91,7 +91,7 @@ def _guarded(command: Callable[[argparse.Namespace, HandoffStore], int]):
         try:
             store.create_schema()
             return command(args, store)
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, TrackerStoreUnavailable) as exc:
             return _fail(str(exc), UNAVAILABLE)
         except (HandoffError, CliError) as exc:
             return _fail(str(exc), USAGE_ERROR)

@@ -14,13 +14,14 @@ from typing import Optional
 from sanic import Blueprint, Request, response
 from sanic.exceptions import NotFound
 
+from bot.conversations import TrackerStoreUnavailable
 from bot.handoff.delivery import DeliveryError
 from bot.handoff.store import (MAX_TEXT_CHARS, InvalidInput, InvalidTransition,
                                StoreUnavailable, TicketNotFound)
 from bot.web.auth import admin_only, current_staff
 from bot.web.forms import FormError, text_field
 from bot.web.pages import render
-from bot.web.unanswered import DEFAULT_DAYS, DEFAULT_THRESHOLD, TrackerStoreUnavailable
+from bot.web.unanswered import DEFAULT_DAYS, DEFAULT_THRESHOLD
 
 bp = Blueprint("console")
 

@@ -19,6 +19,7 @@ from sqlalchemy import Column, Float, String, Text, create_engine, select, table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.conversations import TrackerStoreUnavailable
 from bot.intents import FALLBACK_INTENT
 
 DEFAULT_THRESHOLD = 0.6
@@ -26,10 +27,6 @@ DEFAULT_DAYS = 30
 
 EVENTS = table("events", Column("sender_id", String), Column("type_name", String),
                Column("timestamp", Float), Column("intent_name", String), Column("data", Text))
-
-
-class TrackerStoreUnavailable(Exception):
-    """The tracker store cannot be read (not created yet, or the database is down)."""
 
 
 @dataclass

@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 from sanic import Blueprint, Request, response
 from sanic.exceptions import NotFound, ServiceUnavailable
 
-from bot.channels.socketio import SESSION_ID
 from bot.handoff.delivery import CARE_TEAM_LABEL, DeliveryError, TranscriptLine
+from bot.ids import SESSION_ID
 from bot.settings import PROJECT_ROOT
 
 STATIC = Path(__file__).parent / "static" / "widget"
