@@ -81,6 +81,16 @@ class TrackerEvents:
             return len(ids)
 
 
+@contextlib.contextmanager
+def tracker_events(url: str) -> Iterator[TrackerEvents]:
+    """`TrackerEvents` for one command: its database connections are closed when the block ends."""
+    conversations = TrackerEvents(url)
+    try:
+        yield conversations
+    finally:
+        conversations.dispose()
+
+
 def _has_events(connection: sa.engine.Connection) -> bool:
     """False before Rasa (or `launcher.prepare_databases`) has created its table."""
     return sa.inspect(connection).has_table("events")

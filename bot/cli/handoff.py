@@ -16,7 +16,7 @@ import sys
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, List, Sequence
 
-from bot.conversations import TrackerEvents, TrackerStoreUnavailable
+from bot.conversations import TrackerStoreUnavailable, tracker_events
 from bot.handoff.delivery import DeliveryError
 from bot.handoff.desk import StaffDesk
 from bot.handoff.models import ACTIVE_STATUSES, STATUSES, utcnow
@@ -256,11 +256,8 @@ def parse_duration(text: str) -> timedelta:
 def _purge(args: argparse.Namespace, store: HandoffStore) -> int:
     before = utcnow() - parse_duration(args.older_than)
     purged = store.purge_resolved(before)
-    conversations = TrackerEvents(get_settings().tracker_store_url)
-    try:
+    with tracker_events(get_settings().tracker_store_url) as conversations:
         idle = conversations.purge_idle(before)
-    finally:
-        conversations.dispose()
     rejected = Outbox(get_settings().outbox_dir).purge_rejected(before)
     if args.json:
         return _print_json({"purged": purged, "resolved_before": before, "conversations": idle,

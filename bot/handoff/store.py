@@ -43,6 +43,14 @@ HANDOVER_LEASE = timedelta(minutes=5)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Rasa's message ids (uuid hex) and the outbox's own; part of outbox file names, so nothing else.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# The staff actions on a ticket: the statuses each may start from, and what refusing it says.
+_STARTS_FROM: dict[str, tuple[tuple[str, ...], str]] = {
+    "claim": (ACTIVE_STATUSES, "ticket #{id} is resolved; reopen it first"),
+    "reassign": (ACTIVE_STATUSES, "ticket #{id} is resolved; reopen it first"),
+    "resolve": (ACTIVE_STATUSES, "ticket #{id} is already resolved"),
+    "reply": (ACTIVE_STATUSES, "ticket #{id} is resolved; reopen it to reply"),
+    "reopen": (("resolved",), "ticket #{id} is {status}, not resolved"),
+}
 BOT, SYSTEM = "bot", "system"
 
 
@@ -321,11 +329,16 @@ class HandoffStore:
     # -- helpers used inside a transaction ---------------------------------------------------
 
     @staticmethod
-    def _locked(session: Session, ticket_id: int) -> Ticket:
+    def _locked(session: Session, ticket_id: int, action: str | None = None) -> Ticket:
+        """The ticket, row-locked; with `action`, only if its status allows it (`_STARTS_FROM`)."""
         ticket = session.execute(
             select(Ticket).where(Ticket.id == ticket_id).with_for_update()).scalar_one_or_none()
         if ticket is None:
             raise TicketNotFound(f"no ticket #{ticket_id}")
+        if action is not None:
+            statuses, refusal = _STARTS_FROM[action]
+            if ticket.status not in statuses:
+                raise InvalidTransition(refusal.format(id=ticket_id, status=ticket.status))
         return ticket
 
     @staticmethod
@@ -505,9 +518,7 @@ class HandoffStore:
         """Assign an open ticket to `staff`; claiming one's own ticket again changes nothing."""
         staff = _email(staff)
         with self._write() as session:
-            ticket = self._locked(session, ticket_id)
-            if ticket.status == "resolved":
-                raise InvalidTransition(f"ticket #{ticket_id} is resolved; reopen it first")
+            ticket = self._locked(session, ticket_id, "claim")
             if ticket.status == "claimed" and ticket.assigned_to != staff:
                 raise InvalidTransition(
                     f"ticket #{ticket_id} is already claimed by {ticket.assigned_to}; "
@@ -521,9 +532,7 @@ class HandoffStore:
     def reassign(self, ticket_id: int, staff: str, to_staff: str) -> TicketView:
         staff, to_staff = _email(staff), _email(to_staff)
         with self._write() as session:
-            ticket = self._locked(session, ticket_id)
-            if ticket.status == "resolved":
-                raise InvalidTransition(f"ticket #{ticket_id} is resolved; reopen it first")
+            ticket = self._locked(session, ticket_id, "reassign")
             if ticket.assigned_to != to_staff:
                 now = utcnow()
                 previous = ticket.assigned_to or "nobody"
@@ -536,9 +545,7 @@ class HandoffStore:
         so a retried resolve never says goodbye twice."""
         staff = _email(staff)
         with self._write() as session:
-            ticket = self._locked(session, ticket_id)
-            if ticket.status == "resolved":
-                raise InvalidTransition(f"ticket #{ticket_id} is already resolved")
+            ticket = self._locked(session, ticket_id, "resolve")
             now = utcnow()
             if farewell is not None:
                 self._add_staff_message(session, ticket, staff, _text(farewell, "message"), now)
@@ -551,9 +558,7 @@ class HandoffStore:
         staff = _email(staff)
         try:
             with self._write() as session:
-                ticket = self._locked(session, ticket_id)
-                if ticket.status != "resolved":
-                    raise InvalidTransition(f"ticket #{ticket_id} is {ticket.status}, not resolved")
+                ticket = self._locked(session, ticket_id, "reopen")
                 ticket.status = "open"
                 ticket.assigned_to = ticket.claimed_at = ticket.resolved_at = None
                 self._record(session, ticket, staff, "reopened")
@@ -569,9 +574,7 @@ class HandoffStore:
         """Store a staff reply for delivery; resolved tickets take no replies."""
         staff, text = _email(staff), _text(text, "message")
         with self._write() as session:
-            ticket = self._locked(session, ticket_id)
-            if ticket.status == "resolved":
-                raise InvalidTransition(f"ticket #{ticket_id} is resolved; reopen it to reply")
+            ticket = self._locked(session, ticket_id, "reply")
             return self._add_staff_message(session, ticket, staff, text, utcnow())
 
     def _add_staff_message(self, session: Session, ticket: Ticket, staff: str, text: str,

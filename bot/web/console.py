@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from asyncio import to_thread
+from functools import partial
 from typing import Optional
 
 from sanic import Blueprint, Request, response
@@ -179,8 +180,14 @@ def _form_text(request: Request, name: str, what: str) -> str:
     return text_field(request.form, name, what, MAX_TEXT_CHARS)
 
 
-async def _accept_once(request: Request) -> None:
-    await request.app.ctx.submitted.accept(request.form.get("form_id"))
+async def _act_with_text(request: Request, raw_id: str, done: str, what: str, action):
+    """`_act` for a form posting one text (a reply, a note): the text is checked, the form accepted
+    once (a double submit stores nothing twice), and a refused text stays in its box."""
+    async def submit(ticket_id: int, staff: str):
+        text = _form_text(request, "text", what)
+        await request.app.ctx.submitted.accept(request.form.get("form_id"))
+        await action(ticket_id, staff, text)
+    return await _act(request, raw_id, done, submit, drafts={what: request.form.get("text") or ""})
 
 
 @bp.post("/console/tickets/<raw_id>/claim")
@@ -190,12 +197,7 @@ async def claim(request: Request, raw_id: str):
 
 @bp.post("/console/tickets/<raw_id>/reply")
 async def reply(request: Request, raw_id: str):
-    async def send(ticket_id: int, staff: str):
-        text = _form_text(request, "text", "reply")
-        await _accept_once(request)
-        await request.app.ctx.desk.reply(ticket_id, staff, text)
-    return await _act(request, raw_id, "replied", send,
-                      drafts={"reply": request.form.get("text") or ""})
+    return await _act_with_text(request, raw_id, "replied", "reply", request.app.ctx.desk.reply)
 
 
 @bp.post("/console/tickets/<raw_id>/resolve")
@@ -205,12 +207,8 @@ async def resolve(request: Request, raw_id: str):
 
 @bp.post("/console/tickets/<raw_id>/notes")
 async def add_note(request: Request, raw_id: str):
-    async def note(ticket_id: int, staff: str):
-        text = _form_text(request, "text", "note")
-        await _accept_once(request)
-        await to_thread(request.app.ctx.store.add_note, ticket_id, staff, text)
-    return await _act(request, raw_id, "noted", note,
-                      drafts={"note": request.form.get("text") or ""})
+    return await _act_with_text(request, raw_id, "noted", "note",
+                                partial(to_thread, request.app.ctx.store.add_note))
 
 
 @bp.post("/console/tickets/<raw_id>/reassign")
