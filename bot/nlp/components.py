@@ -6,12 +6,15 @@
 "should I stop/switch/take...", "how much ... should my son take") to `personal_advice` when the
 classifier would have answered them with an FAQ. `RedFlagOverride` is the deterministic emergency
 layer: a red-flag phrase about something happening now forces the `emergency` intent, whatever the
-classifier predicted.
+classifier predicted. Real messages are long ("last year he had a clot in his leg... now his
+protein is up, what does that mean?"), so both layers read sentence by sentence: a red flag told as
+past history, or a decision someone else reported ("the doctor said we should reduce it"), does
+not count on its own.
 """
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Text
+from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -21,8 +24,15 @@ from rasa.nlu.constants import SPACY_DOCS
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.nlu.utils.spacy_utils import SpacyNLP
 from rasa.shared.nlu.constants import (
-    ENTITIES, ENTITY_ATTRIBUTE_END, ENTITY_ATTRIBUTE_START, ENTITY_ATTRIBUTE_TYPE,
-    ENTITY_ATTRIBUTE_VALUE, INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY, TEXT,
+    ENTITIES,
+    ENTITY_ATTRIBUTE_END,
+    ENTITY_ATTRIBUTE_START,
+    ENTITY_ATTRIBUTE_TYPE,
+    ENTITY_ATTRIBUTE_VALUE,
+    INTENT,
+    INTENT_NAME_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
 
@@ -59,7 +69,8 @@ _PERSONAL_ADVICE_CUES = {
     "own_result": re.compile(rf"\b{_OWNER}\s+(?:[\w']+\s+){{0,3}}{_LAB}\b[^.?!\n]{{0,30}}?\d",
                              re.IGNORECASE),
     "decision": re.compile(
-        rf"(?<!how )\b(?:should|shall|can|could|may|must)\s+{_SUBJECT}\s+(?:still\s+|just\s+)?{_DECISION_VERB}\b"
+        rf"(?<!how )\b(?:should|shall|can|could|may|must)\s+{_SUBJECT}\s+"
+        rf"(?:still\s+|just\s+)?{_DECISION_VERB}\b"
         rf"|\bis it (?:ok|okay|safe|fine|alright)\s+(?:for\s+{_SUBJECT}\s+|if\s+{_SUBJECT}\s+)"
         rf"(?:to\s+)?{_DECISION_VERB}\b", re.IGNORECASE),
     "dose_amount": re.compile(
@@ -68,12 +79,73 @@ _PERSONAL_ADVICE_CUES = {
 }
 
 
-def personal_advice_cues(text: Text) -> List[Text]:
-    """Names of the own-case cues found in the text (empty for a general question)."""
-    return [name for name, cue in _PERSONAL_ADVICE_CUES.items() if cue.search(text)]
+# A sentence ends at . ! ? ; or a line break (not at a decimal point: "1.8").
+_SENTENCE_END = re.compile(r"[!?;]+|\.(?!\d)|\n+")
+# "the doctor said we should reduce it": a decision someone else spoke of, not one asked for.
+_REPORTED = re.compile(r"\b(?:said|says|told|tells|advised|wants?|wanted|asked|explained)\b"
+                       r"(?:\s+(?:us|me|him|her|them))?(?:\s+that)?\s*$", re.IGNORECASE)
+# History told in the past, with no sign that it is happening again now.
+_PAST = re.compile(
+    r"\b(?:last|previous)\s+(?:year|month|week|time|summer|winter|spring|autumn|relapse)\b"
+    r"|\bago\b|\b(?:in|back in|since)\s+(?:19|20)\d\d\b|\bback then\b|\bpreviously\b"
+    r"|\bhistory of\b|\bused to\b|\bonce had\b|\bwhen (?:he|she|i|we|they) (?:was|were)\b",
+    re.IGNORECASE)
+_NOW = re.compile(r"\b(?:now|today|tonight|currently|right now|this (?:morning|evening|afternoon)|"
+                  r"at the moment|again|still|suddenly|since (?:this|last night|yesterday))\b",
+                  re.IGNORECASE)
 
 
-def is_general_question(text: Text) -> bool:
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) character spans of the sentences of a message."""
+    spans, start = [], 0
+    for end_mark in _SENTENCE_END.finditer(text):
+        spans.append((start, end_mark.end()))
+        start = end_mark.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans or [(0, len(text))]
+
+
+def _is_past_history(sentence: str) -> bool:
+    return bool(_PAST.search(sentence)) and not _NOW.search(sentence)
+
+
+# "what foods should we give him": asks which option, not for a yes/no decision on a dose.
+_WH_CHOICE = re.compile(r"\b(?:what|which)(?:\s+[\w']+){0,2}\s*$", re.IGNORECASE)
+# A later question that points back at what was told ("My creatinine is 1.8. Is it bad?").
+_REFERS_BACK = re.compile(r"\b(?:it|that|this|these|those|mine|my|his|her|our|their|them)\b",
+                          re.IGNORECASE)
+
+
+def _asks(sentences: list[str], index: int) -> bool:
+    """True when sentence `index` asks something itself (a question, or the last sentence) or a
+    later question refers back to it."""
+    if "?" in sentences[index] or index == len(sentences) - 1:
+        return True
+    later = sentences[index + 1:]
+    return any(("?" in sentence or sentence is later[-1]) and _REFERS_BACK.search(sentence)
+               for sentence in later)
+
+
+def personal_advice_cues(text: str) -> list[str]:
+    """Names of the own-case cues found in the text (empty for a general question). In a long
+    message only the sentences that ask (see `_asks`) count: "My husband's eGFR is now 12. What
+    is the difference between PD and HD?" asks something general."""
+    sentences = [text[start:end] for start, end in sentence_spans(text)]
+    found = []
+    for index, sentence in enumerate(sentences):
+        if not _asks(sentences, index):
+            continue
+        for name, cue in _PERSONAL_ADVICE_CUES.items():
+            if name not in found and any(
+                    not _REPORTED.search(sentence[:match.start()])
+                    and not _WH_CHOICE.search(sentence[:match.start()])
+                    for match in cue.finditer(sentence)):
+                found.append(name)
+    return found
+
+
+def is_general_question(text: str) -> bool:
     """True when the text asks about a topic rather than reporting what is happening to someone."""
     return bool(_GENERAL_QUESTION.search(text)) and not _PERSONAL_OR_NOW.search(text)
 
@@ -81,11 +153,11 @@ def is_general_question(text: Text) -> bool:
 class _StatelessComponent(GraphComponent):
     """Shared plumbing for components with no training and only a config."""
 
-    def __init__(self, config: Dict[Text, Any]) -> None:
+    def __init__(self, config: dict[str, Any]) -> None:
         self._config = config
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
                execution_context: ExecutionContext) -> GraphComponent:
         return cls({**cls.get_default_config(), **config})
 
@@ -95,14 +167,14 @@ class TermEntityExtractor(_StatelessComponent, EntityExtractorMixin):
     """Entities from the terms.yml entity ruler, valued by canonical id."""
 
     @classmethod
-    def required_components(cls) -> List[type]:
+    def required_components(cls) -> list[type]:
         return [SpacyNLP]
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {}
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             doc = message.get(SPACY_DOCS[TEXT])
             if doc is None:
@@ -119,7 +191,7 @@ class TermEntityExtractor(_StatelessComponent, EntityExtractorMixin):
         return messages
 
 
-def _force_intent(message: Message, intent: Text, marker_key: Text, marker: Any) -> None:
+def _force_intent(message: Message, intent: str, marker_key: str, marker: Any) -> None:
     """Sets `intent` with full confidence on top of the ranking and records why."""
     forced = {INTENT_NAME_KEY: intent, PREDICTED_CONFIDENCE_KEY: 1.0}
     ranking = [r for r in message.get(INTENT_RANKING, []) if r.get(INTENT_NAME_KEY) != intent]
@@ -137,14 +209,14 @@ class PersonalAdviceCue(_StatelessComponent):
     """
 
     @classmethod
-    def required_components(cls) -> List[type]:
+    def required_components(cls) -> list[type]:
         return []
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {"intent": PERSONAL_ADVICE_INTENT}
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             predicted = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
             cues = personal_advice_cues(message.get(TEXT) or "")
@@ -162,14 +234,14 @@ class RedFlagOverride(_StatelessComponent):
     """
 
     @classmethod
-    def required_components(cls) -> List[type]:
+    def required_components(cls) -> list[type]:
         return [TermEntityExtractor]
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {"intent": EMERGENCY_INTENT}
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             flags = red_flags(message)
             if flags and not is_general_question(message.get(TEXT) or ""):
@@ -177,8 +249,18 @@ class RedFlagOverride(_StatelessComponent):
         return messages
 
 
-def red_flags(message: Message) -> List[Text]:
-    """Canonical ids of the red-flag phrases found in a parsed message."""
+# Pathology words that share a red flag's lemma: "collapsing variant" is a type of FSGS, not fainting.
+_PATHOLOGY_TERM = re.compile(
+    r"collaps\w*\s+(?:variant|fsgs|type|form|glomerulopathy|lesion|pattern)\b", re.IGNORECASE)
+
+
+def red_flags(message: Message) -> list[str]:
+    """Canonical ids of the red-flag phrases found in a parsed message, leaving out those in a
+    sentence that tells past history ("last year he had chest pain") with nothing about now."""
+    text = message.get(TEXT) or ""
+    history = [span for span in sentence_spans(text) if _is_past_history(text[span[0]:span[1]])]
     return [e[ENTITY_ATTRIBUTE_VALUE] for e in message.get(ENTITIES, [])
-            if e.get(ENTITY_ATTRIBUTE_TYPE) == RED_FLAG_LABEL]
+            if e.get(ENTITY_ATTRIBUTE_TYPE) == RED_FLAG_LABEL
+            and not any(start <= e[ENTITY_ATTRIBUTE_START] < end for start, end in history)
+            and not _PATHOLOGY_TERM.match(text, e[ENTITY_ATTRIBUTE_START])]
 

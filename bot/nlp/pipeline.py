@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Dict, List
 
 import spacy
 import yaml
@@ -23,7 +22,7 @@ DEFAULT_OUTPUT = PROJECT_ROOT / "build" / "spacy_pipeline"
 # Red flags are matched on lemmas ("coughed up blood" ~ "coughing up blood"); the rest on lower case.
 LEMMA_MATCHED_LABELS = {"red_flag"}
 
-Terms = Dict[str, Dict[str, List[str]]]
+Terms = dict[str, dict[str, list[str]]]
 
 
 def load_terms(path: Path = TERMS_PATH) -> Terms:
@@ -38,7 +37,7 @@ def _blank_english() -> Language:
     return nlp
 
 
-def _patterns(nlp: Language, terms: Terms) -> List[dict]:
+def _patterns(nlp: Language, terms: Terms) -> list[dict]:
     patterns = []
     for label, entries in terms.items():
         attribute = "LEMMA" if label in LEMMA_MATCHED_LABELS else "LOWER"

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import pytest
-
 from rasa.shared.core.domain import Domain
 
 from bot.intents import ESCALATION_INTENTS, FALLBACK_INTENT
-from bot.nlp.components import RED_FLAG_OVERRIDE_KEY, is_general_question, personal_advice_cues
+from bot.nlp.components import (
+    RED_FLAG_OVERRIDE_KEY,
+    is_general_question,
+    personal_advice_cues,
+    sentence_spans,
+)
 from bot.settings import PROJECT_ROOT
 
 ESCALATION = set(ESCALATION_INTENTS)
@@ -35,9 +39,24 @@ def test_is_general_question(text, general):
     ("why do they give prednisone for fsgs", False),
     ("can I take part in a clinical trial", False),
     ("what is a normal creatinine level", False),
+    ("My son relapsed in March and went back on pred. He is on 40 mg now, should we reduce it?", True),
+    ("The doctor said we should reduce it by 5 mg a week. Why is the taper so slow?", False),
+    ("Our nephrologist wants us to stop the tacrolimus next month. How long do people stay on it?",
+     False),
+    ("can I drink alcohol with fsgs", False),
+    ("can I get pregnant with FSGS?", False),
 ])
 def test_personal_advice_cues_are_narrow(text, cued):
     assert bool(personal_advice_cues(text)) is cued
+
+
+@pytest.mark.parametrize("text, sentences", [
+    ("My creatinine is 1.8. Is it bad?", ["My creatinine is 1.8.", " Is it bad?"]),
+    ("no punctuation at all", ["no punctuation at all"]),
+    ("first line\nsecond line", ["first line\n", "second line"]),
+])
+def test_sentence_spans_do_not_split_decimals(text, sentences):
+    assert [text[start:end] for start, end in sentence_spans(text)] == sentences
 
 
 @pytest.mark.parametrize("text, intent", [
@@ -48,9 +67,47 @@ def test_personal_advice_cues_are_narrow(text, cued):
     ("what are the options when steroids fail?", "steroid_resistance"),
     ("I've had 16 weeks of prednisone and still have protein, what are the options now?",
      "steroid_resistance"),
+    ("can I take ibuprofen for my headache", "personal_advice"),
+    ("should I stop my tacrolimus", "personal_advice"),
+    ("can I get pregnant with FSGS?", "complications"),
+    ("can I drink alcohol?", "diet_lifestyle"),
+    ("can I exercise", "diet_lifestyle"),
+    ("stop", "deny"),
+    ("cancel", "deny"),
+    ("never mind", "deny"),
+    ("no thanks", "deny"),
+    ("My boy is 6, diagnosed at 3, relapses every winter. He relapsed again last week and is back on "
+     "prednisolone. He is on 40 mg now, should we reduce it?", "personal_advice"),
 ])
 def test_boundary_between_education_and_personal_advice(parse, text, intent):
     assert parse(text)["intent"]["name"] == intent
+
+
+@pytest.mark.parametrize("text", [
+    "Sorry for the long post. My son was diagnosed two years ago and has had many relapses, he is on "
+    "tacrolimus. Tonight he has chest pain and he can't breathe properly. What do we do?",
+    "Last year he had a clot in his leg. Now his calf is swollen and painful again since this morning.",
+    "hello doctor, my daughter has nephrotic syndrome and is very puffy, she hasn't peed since yesterday",
+])
+def test_an_emergency_inside_a_long_message_is_still_an_emergency(parse, text):
+    result = parse(text)
+    assert result["intent"]["name"] == "emergency"
+    assert result[RED_FLAG_OVERRIDE_KEY]
+
+
+@pytest.mark.parametrize("text", [
+    "Last year he had a swollen painful leg from a clot and was in hospital for a week. "
+    "Why do clots happen in nephrotic syndrome?",
+    "Two years ago my husband had chest pain from a lung clot during a relapse. Is he more likely to "
+    "get another one?",
+])
+def test_a_red_flag_told_as_past_history_does_not_force_an_emergency(parse, text):
+    assert RED_FLAG_OVERRIDE_KEY not in parse(text)
+
+
+def test_the_collapsing_variant_is_pathology_not_fainting(parse):
+    assert RED_FLAG_OVERRIDE_KEY not in parse("my husband has the collapsing type of fsgs, is it worse?")
+    assert parse("my grandad collapsed in the kitchen")[RED_FLAG_OVERRIDE_KEY]
 
 
 @pytest.mark.parametrize("text", [

