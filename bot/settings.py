@@ -10,21 +10,37 @@ import functools
 import os
 import secrets
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Dict, Mapping, Optional
+from typing import Dict, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: Optional[int] = None) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _networks(env: Mapping[str, str], name: str) -> Tuple[Union[IPv4Network, IPv6Network], ...]:
+    """Comma- or space-separated IPs and CIDRs (`127.0.0.1, 10.0.0.0/8`); a typo is an error, not
+    a silently wider or narrower trust."""
+    networks = []
+    for item in env.get(name, "").replace(",", " ").split():
+        try:
+            networks.append(ip_network(item, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"{name}: {item!r} is not an IP address or CIDR network") from exc
+    return tuple(networks)
 
 
 def _persistent_secret(var_dir: Path, name: str) -> str:
@@ -70,6 +86,13 @@ class Settings:
     slack_signing_secret: Optional[str]
     slack_api_base: str
     staff_email: Optional[str]
+    trusted_proxies: Tuple[Union[IPv4Network, IPv6Network], ...]
+    login_failures_per_account: int
+    login_failures_per_address: int
+    login_window_seconds: int
+    rate_limit_per_address_per_minute: int
+    new_tickets_per_minute: int
+    rasa_max_request_bytes: int
 
     def rasa_environment(self) -> Dict[str, str]:
         """Variables that `endpoints.yml` and `credentials.yml` interpolate for the Rasa process."""
@@ -154,6 +177,18 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
         slack_api_base=env.get("SLACK_API_BASE", "https://slack.com/api/"),
         staff_email=env.get("FSGS_STAFF") or None,  # who `fsgs-bot handoff` acts as (or --as)
+        # Only these peers may say who the client is (X-Forwarded-For / X-Real-IP); default none.
+        trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
+        # Wrong passwords per account (from anywhere) and per client address, in a sliding window.
+        login_failures_per_account=_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1),
+        login_failures_per_address=_int(env, "LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1),
+        login_window_seconds=_int(env, "LOGIN_WINDOW_SECONDS", 900, minimum=1),
+        # Patient messages per client address (REST, widget); a clinic's wifi shares one address.
+        rate_limit_per_address_per_minute=_int(env, "RATE_LIMIT_PER_ADDRESS_PER_MINUTE", 120, minimum=1),
+        # New non-urgent tickets a minute before further ones wait their turn (0: no cap).
+        new_tickets_per_minute=_int(env, "NEW_TICKETS_PER_MINUTE", 60, minimum=0),
+        # Rasa's own request body limit (Sanic REQUEST_MAX_SIZE), as nginx's client_max_body_size.
+        rasa_max_request_bytes=_int(env, "RASA_MAX_REQUEST_BYTES", 1_048_576, minimum=1),
     )
 
 

@@ -11,7 +11,7 @@ import asyncio
 import functools
 import logging
 import re
-from typing import Awaitable, Callable, Text
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels import rest
 from rasa.core.channels.channel import UserMessage
@@ -19,7 +19,8 @@ from sanic import Blueprint
 from sanic.exceptions import InvalidUsage
 from sanic.request import Request
 
-from bot.channels.guard import guard_messages
+from bot.channels.guard import address_metadata, guard_messages
+from bot.client_address import request_client_address
 from bot.handoff.delivery import CARE_TEAM_LABEL
 from bot.handoff.store import HandoffError, HandoffStore
 from bot.settings import get_settings
@@ -77,6 +78,10 @@ class RestInput(rest.RestInput):
         if not isinstance(sender, str) or not SENDER_ID.match(sender):
             raise InvalidUsage("'sender' must be 1-200 letters, digits or _.:@+=- characters.")
         return sender
+
+    def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
+        """Only the client's address, for the guard's per-address limit (which removes it)."""
+        return address_metadata(request_client_address(request, get_settings().trusted_proxies))
 
     def _extract_message(self, req: Request) -> Text:
         message = _json_object(req).get("message")
