@@ -328,9 +328,7 @@ class HandoffStore:
 
         With `new_ticket_cap` > 0, a non-urgent request that would open a new ticket while that
         many tickets were opened in the last minute raises `TicketCapReached` instead (the caller
-        keeps it: `bot.handoff.outbox`). Appends and urgent tickets are never capped. The count is
-        exact on SQLite (one writer at a time); on PostgreSQL concurrent openers may pass it by a
-        few, which a flood cap can afford.
+        keeps it: `bot.handoff.outbox`). Appends and urgent tickets are never capped.
         """
         request = _validated(request)
         for attempt in range(1, APPEND_ATTEMPTS + 1):
@@ -359,11 +357,8 @@ class HandoffStore:
                                  Ticket.status.in_(ACTIVE_STATUSES)).with_for_update()
         ).scalar_one_or_none()
         created = ticket is None
-        if created and new_ticket_cap > 0 and request.reason != "emergency" and session.execute(
-                select(func.count()).where(TicketEvent.kind == "opened",
-                                           TicketEvent.at >= now - TICKET_CAP_WINDOW)
-        ).scalar_one() >= new_ticket_cap:
-            raise TicketCapReached(f"{new_ticket_cap} new tickets were opened in the last minute")
+        if created and new_ticket_cap > 0 and request.reason != "emergency":
+            self._check_ticket_cap(session, new_ticket_cap, now)
         if created:
             ticket = Ticket(
                 conversation_id=request.conversation_id, channel=request.channel,
@@ -396,6 +391,16 @@ class HandoffStore:
                 ticket, request.contact_details, request.contact_consent), now)
         session.flush()
         return EscalationResult(_view(TicketView, ticket), created=created)
+
+    @staticmethod
+    def _check_ticket_cap(session: Session, cap: int, now: datetime) -> None:
+        # Capped openings queue on the change counter's row lock (SQLite has one writer anyway),
+        # so each counts the openings committed before it: the cap is exact on both backends.
+        session.execute(select(ChangeCounter.id).where(ChangeCounter.id == 1).with_for_update())
+        opened = session.execute(select(func.count()).where(
+            TicketEvent.kind == "opened", TicketEvent.at >= now - TICKET_CAP_WINDOW)).scalar_one()
+        if opened >= cap:
+            raise TicketCapReached(f"{cap} new tickets were opened in the last minute")
 
     # -- reading -----------------------------------------------------------------------------
 
