@@ -1,0 +1,81 @@
+"""Limits on the patient side, over real HTTP against a real Rasa + action server stack: per-address
+message limits on REST (behind a trusted proxy, so each test chooses its client address), the
+new-ticket cap with an urgent request getting through, and Rasa's own request-size limit."""
+from __future__ import annotations
+
+import uuid
+from typing import List
+
+import pytest
+import requests
+
+from bot.handoff.outbox import Outbox
+from bot.handoff.store import HandoffStore
+from tests.support.stack import start_stack
+
+pytestmark = pytest.mark.slow
+PER_ADDRESS = 4
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    running = start_stack(tmp_path_factory.mktemp("limits"), TRUSTED_PROXIES="127.0.0.1",
+                          RATE_LIMIT_PER_ADDRESS_PER_MINUTE=str(PER_ADDRESS), NEW_TICKETS_PER_MINUTE="1")
+    yield running
+    running.stack.stop()
+
+
+def user() -> str:
+    return f"user-{uuid.uuid4().hex[:10]}"
+
+
+def address() -> str:
+    octets = uuid.uuid4().bytes
+    return f"10.{octets[0]}.{octets[1]}.{octets[2]}"
+
+
+def rest(stack, sender: str, text: str, client: str) -> List[str]:
+    """One REST message as nginx would forward it from `client`."""
+    response = requests.post(f"{stack.settings.rasa_url}/webhooks/rest/webhook",
+                             json={"sender": sender, "message": text},
+                             headers={"X-Forwarded-For": client}, timeout=60)
+    response.raise_for_status()
+    return [m.get("text") or "" for m in response.json()]
+
+
+def test_one_client_address_is_limited_across_senders_over_real_http(stack):
+    client = address()
+    replies = [rest(stack, user(), "what is FSGS?", client) for _ in range(PER_ADDRESS + 1)]
+    assert all(not any("faster than I can answer" in r for r in answer) for answer in replies[:-1])
+    [refusal] = replies[-1]
+    assert "faster than I can answer" in refusal and "If this is an emergency, call" in refusal
+    # Another client is answered as usual.
+    assert not any("faster than I can answer" in r for r in rest(stack, user(), "what is FSGS?",
+                                                                 address()))
+
+
+def test_over_the_ticket_cap_a_request_waits_honestly_and_an_urgent_one_gets_through(stack):
+    store = HandoffStore.from_url(stack.settings.database_url)
+    first, second, urgent = user(), user(), user()
+    question = "should I stop taking my prednisone? my face is so puffy"
+    assert any("care team" in r for r in rest(stack, first, question, address()))
+    assert store.open_ticket_for(first) is not None
+
+    replies = rest(stack, second, question, address())
+    assert any("waiting its turn" in r and "If this becomes urgent, call" in r for r in replies)
+    assert store.open_ticket_for(second) is None
+    held = [p for p in Outbox(stack.settings.outbox_dir).pending() if p.name.endswith(".held.json")]
+    assert len(held) == 1                                     # saved, not lost
+
+    replies = rest(stack, urgent, "my son has chest pain and he can't breathe properly", address())
+    assert any("seek urgent care now" in r for r in replies)
+    ticket = store.open_ticket_for(urgent)
+    assert ticket is not None and ticket.priority == "urgent"
+    store.dispose()
+
+
+def test_rasa_refuses_oversized_requests_itself(stack):
+    body = b'{"sender": "big", "message": "' + b"x" * (stack.settings.rasa_max_request_bytes + 10) + b'"}'
+    response = requests.post(f"{stack.settings.rasa_url}/webhooks/rest/webhook", data=body,
+                             headers={"Content-Type": "application/json"}, timeout=60)
+    assert response.status_code == 413
