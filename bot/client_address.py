@@ -54,6 +54,12 @@ def client_address(peer: Optional[str], forwarded_for: Optional[str], real_ip: O
     return str(current)
 
 
+def is_loopback(address: str) -> bool:
+    """True for this machine's own addresses (127.0.0.0/8, ::1) as `client_address` returns them."""
+    parsed = _parse(address)
+    return parsed is not None and parsed.is_loopback
+
+
 def request_client_address(request: Any, proxies: Sequence[Network]) -> str:
     """`client_address` of a Sanic request (`request.ip` is the socket's peer in Sanic 21.12)."""
     headers = request.headers

@@ -5,7 +5,7 @@ from ipaddress import ip_network
 
 import pytest
 
-from bot.client_address import client_address
+from bot.client_address import client_address, is_loopback
 from bot.settings import load_settings
 
 LOOPBACK = (ip_network("127.0.0.1/32"),)
@@ -65,3 +65,8 @@ def test_limit_settings_refuse_values_that_would_lock_everyone_out(tmp_path):
         with pytest.raises(ValueError, match=f"{name} must be at least 1"):
             load_settings({**base, name: "0"})
     assert load_settings({**base, "NEW_TICKETS_PER_MINUTE": "0"}).new_tickets_per_minute == 0
+
+
+def test_loopback_addresses_are_recognised_and_junk_is_not():
+    assert is_loopback("127.0.0.1") and is_loopback("127.8.0.2") and is_loopback("::1")
+    assert not is_loopback("203.0.113.9") and not is_loopback("unknown") and not is_loopback("")

@@ -3,11 +3,13 @@ message limits on REST (behind a trusted proxy, so each test chooses its client 
 new-ticket cap with an urgent request getting through, and Rasa's own request-size limit."""
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import List
 
 import pytest
 import requests
+import socketio
 
 from bot.handoff.outbox import Outbox
 from bot.handoff.store import HandoffStore
@@ -52,6 +54,34 @@ def test_one_client_address_is_limited_across_senders_over_real_http(stack):
     # Another client is answered as usual.
     assert not any("faster than I can answer" in r for r in rest(stack, user(), "what is FSGS?",
                                                                  address()))
+
+
+def widget_reply(stack, client: str, text: str) -> str:
+    """One message from a fresh widget session whose socket nginx forwarded from `client`."""
+    async def scenario() -> str:
+        sio = socketio.AsyncClient()
+        confirmed, replies = asyncio.Queue(), asyncio.Queue()
+        sio.on("session_confirm", confirmed.put_nowait)
+        sio.on("bot_uttered", replies.put_nowait)
+        await sio.connect(stack.settings.rasa_url, transports=["websocket"],
+                          headers={"X-Forwarded-For": client})
+        try:
+            await sio.emit("session_request", {"session_id": uuid.uuid4().hex})
+            session = await asyncio.wait_for(confirmed.get(), 30)
+            await sio.emit("user_uttered", {"message": text, "session_id": session})
+            return (await asyncio.wait_for(replies.get(), 60)).get("text") or ""
+        finally:
+            await sio.disconnect()
+
+    return asyncio.run(scenario())
+
+
+def test_one_client_address_is_limited_across_widget_sessions(stack):
+    client = address()
+    replies = [widget_reply(stack, client, "what is FSGS?") for _ in range(PER_ADDRESS + 1)]
+    assert not any("faster than I can answer" in r for r in replies[:-1])
+    assert "faster than I can answer" in replies[-1] and "If this is an emergency" in replies[-1]
+    assert "faster than I can answer" not in widget_reply(stack, address(), "what is FSGS?")
 
 
 def test_over_the_ticket_cap_a_request_waits_honestly_and_an_urgent_one_gets_through(stack):

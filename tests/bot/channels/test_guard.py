@@ -109,6 +109,14 @@ def test_messages_refused_for_their_sender_do_not_use_up_the_address(settings):
     assert replies == [["answer"]] * 2
 
 
+def test_clients_on_this_machine_are_limited_per_sender_only(settings):
+    """Tests, benchmarks, or everybody behind a local proxy that is not in TRUSTED_PROXIES."""
+    handler, seen = guarded(settings)
+    for n in range(8):
+        assert run(handler, "hi", sender=f"local{n}", address="127.0.0.1") == ["answer"]
+    assert len(seen) == 8
+
+
 def test_platform_channels_without_an_address_have_no_per_address_limit(settings):
     """Telegram and Slack requests all come from the platforms' servers."""
     handler, seen = guarded(settings)
