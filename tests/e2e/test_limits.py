@@ -109,3 +109,35 @@ def test_rasa_refuses_oversized_requests_itself(stack):
     response = requests.post(f"{stack.settings.rasa_url}/webhooks/rest/webhook", data=body,
                              headers={"Content-Type": "application/json"}, timeout=60)
     assert response.status_code == 413
+
+
+def test_behind_run_has_nginx_the_console_limits_each_real_client(tmp_path):
+    """`fsgs-bot run-ha` makes the console trust its loopback nginx: guesses from one client lock
+    that client out, not every staff member behind nginx. Only nginx and the console run here."""
+    import dataclasses
+
+    from bot.cli import ha
+    from bot.handoff.store import HandoffStore
+    from bot.settings import load_settings
+    from bot.web import accounts
+    from tests.bot.web.conftest import NURSE, PASSWORD, Browser
+    from tests.support.stack import stack_variables
+
+    variables = stack_variables(tmp_path, LOGIN_FAILURES_PER_ADDRESS="2")
+    settings = load_settings(variables)
+    stack = ha.ha_stack(settings, variables, replicas=1, action_servers=1, log_dir=tmp_path / "logs")
+    console_url = f"http://127.0.0.1:{settings.web_port}"
+    stack.services = [s if s.name != "nginx" else dataclasses.replace(s, health_url=f"{console_url}/healthz")
+                      for s in stack.services if s.name in ("web", "nginx")]
+    store = HandoffStore.from_url(settings.database_url)
+    store.add_staff(NURSE, accounts.hash_password(PASSWORD), "staff")
+    store.dispose()
+
+    def login(client: str, password: str) -> int:
+        browser = Browser(console_url)                       # through nginx
+        browser.http.headers["X-Forwarded-For"] = client
+        return browser.login(NURSE, password).status_code
+
+    with stack:
+        assert [login("203.0.113.5", f"wrong guess {n}") for n in range(3)] == [401, 401, 429]
+        assert login("198.51.100.7", PASSWORD) == 303        # another client behind the same nginx
