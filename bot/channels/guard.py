@@ -13,6 +13,7 @@ fails gets an apology instead of silence (and no log line quoting it, as Rasa's 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from typing import Any, Awaitable, Callable, Dict, Optional
@@ -83,6 +84,13 @@ class RateLimiter:
         return None
 
 
+@functools.lru_cache(maxsize=None)
+def shared_limiter(settings: Settings) -> RateLimiter:
+    """One limiter per process for all channels, so an address's REST and widget messages count
+    together."""
+    return RateLimiter(settings)
+
+
 def address_metadata(address: str) -> Dict[str, Any]:
     """UserMessage metadata from our REST and socket.io connectors: the request's client address,
     for the guard, which removes it again (it never reaches the tracker)."""
@@ -93,7 +101,7 @@ def guard_messages(on_new_message: Handler, settings: Optional[Settings] = None,
                    limiter: Optional[RateLimiter] = None) -> Handler:
     """`on_new_message` behind the size and rate limits (wrap it in an input channel's blueprint)."""
     settings = settings or get_settings()
-    limiter = limiter or RateLimiter(settings)
+    limiter = limiter or shared_limiter(settings)
 
     async def guarded(message: UserMessage) -> Any:
         key = f"{message.input_channel}:{message.sender_id}"

@@ -84,6 +84,15 @@ def test_one_client_address_is_limited_across_widget_sessions(stack):
     assert "faster than I can answer" not in widget_reply(stack, address(), "what is FSGS?")
 
 
+def test_rest_and_widget_messages_from_one_address_count_together(stack):
+    client = address()
+    for _ in range(PER_ADDRESS // 2):
+        assert not any("faster than" in r for r in rest(stack, user(), "what is FSGS?", client))
+    for _ in range(PER_ADDRESS - PER_ADDRESS // 2):
+        assert "faster than" not in widget_reply(stack, client, "what is FSGS?")
+    assert "faster than I can answer" in widget_reply(stack, client, "what is FSGS?")
+
+
 def test_over_the_ticket_cap_a_request_waits_honestly_and_an_urgent_one_gets_through(stack):
     store = HandoffStore.from_url(stack.settings.database_url)
     first, second, urgent = user(), user(), user()
