@@ -9,15 +9,16 @@ proxy sends only that.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
-from typing import Any, Optional, Sequence, Union
+from typing import Any
 
-Network = Union[IPv4Network, IPv6Network]
-Address = Union[IPv4Address, IPv6Address]
+Network = IPv4Network | IPv6Network
+Address = IPv4Address | IPv6Address
 UNKNOWN = "unknown"
 
 
-def _parse(value: Optional[str]) -> Optional[Address]:
+def _parse(value: str | None) -> Address | None:
     try:
         address = ip_address((value or "").strip().strip("[]"))
     except ValueError:
@@ -30,7 +31,7 @@ def _trusted(address: Address, proxies: Sequence[Network]) -> bool:
     return any(address.version == network.version and address in network for network in proxies)
 
 
-def client_address(peer: Optional[str], forwarded_for: Optional[str], real_ip: Optional[str],
+def client_address(peer: str | None, forwarded_for: str | None, real_ip: str | None,
                    proxies: Sequence[Network]) -> str:
     """The client's address as text ("unknown" when the peer is not an IP address)."""
     current = _parse(peer)

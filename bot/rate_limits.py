@@ -19,8 +19,9 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Protocol, Tuple
+from typing import Protocol
 
 from bot.settings import Settings
 
@@ -70,9 +71,9 @@ class MemoryWindows:
 
     def __init__(self, window: float, clock: Callable[[], float] = time.monotonic):
         self.window, self.clock = window, clock
-        self._hits: Dict[str, List[Tuple[float, str]]] = {}
+        self._hits: dict[str, list[tuple[float, str]]] = {}
 
-    def _recent(self, key: str, now: float) -> List[Tuple[float, str]]:
+    def _recent(self, key: str, now: float) -> list[tuple[float, str]]:
         hits = [hit for hit in self._hits.get(key, ()) if hit[0] > now - self.window]
         if hits:
             self._hits[key] = hits

@@ -84,7 +84,7 @@ class RateLimiter:
         return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def shared_limiter(settings: Settings) -> RateLimiter:
     """One limiter per process for all channels, so an address's REST and widget messages count
     together."""

@@ -25,8 +25,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.handoff.models import (ACTIVE_STATUSES, REASONS, ROLES, STATUSES, ChangeCounter, Note,
-                                RevokedSession, StaffMessage, StaffUser, Ticket, TicketEvent, utcnow)
+from bot.handoff.models import (ACTIVE_STATUSES, ALERT_KINDS, REASONS, ROLES, STATUSES, Alert,
+                                ChangeCounter, Note, RevokedSession, StaffMessage, StaffUser, Ticket,
+                                TicketEvent, utcnow)
 from bot.settings import get_settings
 
 MAX_TEXT_CHARS = 5000          # notes, staff messages; longer user messages are truncated
@@ -156,6 +157,22 @@ class StaffView:
     role: str
     active: bool
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class AlertView:
+    id: int
+    ticket_id: int
+    kind: str
+    destination: str
+    target: str
+    status: str
+    attempts: int
+    created_at: datetime
+    last_attempt_at: Optional[datetime]
+    next_attempt_at: Optional[datetime]
+    sent_at: Optional[datetime]
+    last_error: Optional[str]
 
 
 @dataclass(frozen=True)
@@ -602,10 +619,74 @@ class HandoffStore:
     def _delete_tickets(self, which) -> int:
         with self._write() as session:
             ids = list(session.execute(which).scalars())
-            for child in (TicketEvent, Note, StaffMessage):
+            for child in (TicketEvent, Note, StaffMessage, Alert):
                 session.execute(delete(child).where(child.ticket_id.in_(ids)))
             session.execute(delete(Ticket).where(Ticket.id.in_(ids)))
             return len(ids)
+
+    # -- on-call alerts (bot/alerts sends them; the store keeps each one's outcome) ------------
+
+    def start_alerts(self, ticket_id: int, kind: str, destinations: Sequence[Tuple[str, str]],
+                     lease_until: datetime) -> Tuple[List[AlertView], List[AlertView]]:
+        """Record a first attempt of alert `kind` for each (destination, target) and lease it to
+        the caller until `lease_until`; returns (new alerts to send now, ones recorded earlier)."""
+        if kind not in ALERT_KINDS:
+            raise InvalidInput(f"unknown alert kind {kind!r}; one of {ALERT_KINDS}")
+        with self._write() as session:
+            ticket = self._locked(session, ticket_id)
+            earlier = {a.destination: a for a in session.execute(select(Alert).where(
+                Alert.ticket_id == ticket.id, Alert.kind == kind)).scalars()}
+            now, fresh = utcnow(), []
+            for destination, target in destinations:
+                if destination not in earlier:
+                    fresh.append(Alert(ticket_id=ticket.id, kind=kind, destination=destination,
+                                       target=target[:500], status="pending", attempts=1,
+                                       created_at=now, last_attempt_at=now,
+                                       next_attempt_at=lease_until))
+            session.add_all(fresh)
+            session.flush()
+            return ([_view(AlertView, a) for a in fresh],
+                    [_view(AlertView, a) for a in earlier.values()])
+
+    def take_due_alerts(self, now: datetime, lease_until: datetime,
+                        limit: int = 50) -> List[Tuple[AlertView, TicketView]]:
+        """Lease pending alerts whose retry time has come (one more attempt each) with their
+        tickets; alerts of tickets resolved meanwhile are cancelled instead."""
+        with self._write() as session:
+            due = session.execute(
+                select(Alert).where(Alert.status == "pending", Alert.next_attempt_at <= now)
+                .order_by(Alert.next_attempt_at, Alert.id).limit(limit)
+                .with_for_update(skip_locked=True)).scalars().all()
+            taken = []
+            for alert in due:
+                ticket = session.get(Ticket, alert.ticket_id)
+                if ticket.status == "resolved":
+                    alert.status, alert.next_attempt_at = "cancelled", None
+                    continue
+                alert.attempts += 1
+                alert.last_attempt_at, alert.next_attempt_at = now, lease_until
+                taken.append((_view(AlertView, alert), _view(TicketView, ticket)))
+            return taken
+
+    def finish_alert_attempt(self, alert_id: int, error: Optional[str] = None,
+                             retry_at: Optional[datetime] = None) -> AlertView:
+        """Record an attempt's outcome: sent (no `error`), pending until `retry_at`, or failed."""
+        with self._write() as session:
+            alert = session.execute(select(Alert).where(Alert.id == alert_id).with_for_update()
+                                    ).scalar_one_or_none()
+            if alert is None:
+                raise InvalidInput(f"no alert #{alert_id}")
+            if error is None:
+                alert.status, alert.sent_at, alert.next_attempt_at = "sent", utcnow(), None
+            else:
+                alert.status = "pending" if retry_at is not None else "failed"
+                alert.next_attempt_at, alert.last_error = retry_at, _clean(error)[:500]
+            return _view(AlertView, alert)
+
+    def alerts_for(self, ticket_id: int) -> List[AlertView]:
+        with self._read() as session:
+            return [_view(AlertView, a) for a in session.execute(
+                select(Alert).where(Alert.ticket_id == ticket_id).order_by(Alert.id)).scalars()]
 
     # -- staff accounts (the web console hashes passwords; the store only keeps hashes) --------
 

@@ -163,14 +163,15 @@ async def login(request: Request):
         raise
     valid = await asyncio.to_thread(accounts.verify_password,
                                     staff.password_hash if staff else None, password)
-    if not (valid and staff.active):
+    if staff is None or not (valid and staff.active):
         logger.warning("Sign-in refused: account %s from %s", _account_label(email), address)
         return render(request, "login.html", status=401, email=email, next=target,
                       error="That email and password do not match an active staff account.")
     await ctx.throttle.succeeded(reservation)
-    if accounts.needs_rehash(staff.password_hash):
-        staff = await asyncio.to_thread(_upgrade_hash, ctx.store, staff, password)
-    session = ctx.sessions.new(staff.email, staff.password_hash)
+    account: StaffView = staff
+    if accounts.needs_rehash(account.password_hash):
+        account = await asyncio.to_thread(_upgrade_hash, ctx.store, account, password)
+    session = ctx.sessions.new(account.email, account.password_hash)
     resp = response.redirect(target, status=303)
     security.set_cookie(resp, security.SESSION_COOKIE, ctx.sessions.encode(session),
                         secure=secure_cookies(request), max_age=int(ctx.sessions.lifetime))
@@ -179,9 +180,13 @@ async def login(request: Request):
 
 def _upgrade_hash(store: HandoffStore, staff: StaffView, password: str) -> StaffView:
     """Store a hash with today's argon2 parameters (the account's other sessions end once, as
-    after a password change); if the hash changed meanwhile, the stored one stands."""
-    store.replace_password_hash(staff.email, staff.password_hash, accounts.upgraded_hash(password))
-    return store.get_staff(staff.email) or staff
+    after a password change); if the hash changed meanwhile, the stored one stands. An upgrade
+    that cannot be written now is tried again at the next sign-in."""
+    try:
+        store.replace_password_hash(staff.email, staff.password_hash, accounts.upgraded_hash(password))
+        return store.get_staff(staff.email) or staff
+    except StoreUnavailable:
+        return staff
 
 
 @bp.post("/logout")

@@ -16,7 +16,6 @@ With `REDIS_URL` the counts are shared by every console process (`bot.rate_limit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from bot import rate_limits
 from bot.rate_limits import Windows
@@ -41,7 +40,7 @@ class LoginThrottle:
         self.per_account, self.per_address = per_account, per_address
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "LoginThrottle":
+    def from_settings(cls, settings: Settings) -> LoginThrottle:
         return cls(rate_limits.windows(settings, "login", settings.login_window_seconds),
                    settings.login_failures_per_account, settings.login_failures_per_address)
 
@@ -59,7 +58,7 @@ class LoginThrottle:
             return Reservation(False, rate_limits.seconds(by_account.retry_after))
         return Reservation(True, 0, account_key, by_account.token, address_key, by_address.token)
 
-    async def succeeded(self, reservation: Optional[Reservation]) -> None:
+    async def succeeded(self, reservation: Reservation | None) -> None:
         """The password was right: forget the account's failures, give the address its attempt."""
         if reservation and reservation.allowed:
             await self.windows.clear(reservation.account_key)

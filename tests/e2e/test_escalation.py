@@ -43,6 +43,9 @@ def test_emergency_says_seek_urgent_care_first_then_opens_an_urgent_ticket(stack
     replies = stack.rest(user, "my son has chest pain and he can't breathe properly")
     answer = [r for r in replies if "Hi, I'm the FSGS information assistant" not in r]
     assert "seek urgent care now" in answer[0]
+    assert answer[-1].startswith("I've marked your request as urgent.")
+    assert "alerted" not in answer[-1]  # no alert destination configured: never claim one
+    assert f"call {stack.settings.emergency_number} now" in answer[-1]
     [ticket] = tickets_for(store, user)
     assert (ticket.reason, ticket.priority) == ("emergency", "urgent")
 

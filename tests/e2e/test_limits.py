@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import List
 
 import pytest
 import requests
@@ -36,7 +35,7 @@ def address() -> str:
     return f"10.{octets[0]}.{octets[1]}.{octets[2]}"
 
 
-def rest(stack, sender: str, text: str, client: str) -> List[str]:
+def rest(stack, sender: str, text: str, client: str) -> list[str]:
     """One REST message as nginx would forward it from `client`."""
     response = requests.post(f"{stack.settings.rasa_url}/webhooks/rest/webhook",
                              json={"sender": sender, "message": text},
