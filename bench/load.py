@@ -299,7 +299,8 @@ def bench_ha(args: argparse.Namespace) -> bool:
 
     var = _run_dir("fsgs-load-ha-")
     with fresh_postgres_database() as db:
-        running = start_ha(var, db, replicas=args.replicas, action_servers=args.replicas, **NO_TICKET_CAP)
+        running = start_ha(var, db, replicas=args.replicas, action_servers=args.replicas,
+                           **NO_TICKET_CAP)
         try:
             result = asyncio.run(run_load(running.settings.rasa_url, args.users, args.messages))
             title = f"{args.replicas} replicas + {args.replicas} action servers behind nginx (PostgreSQL, Redis)"
