@@ -173,6 +173,9 @@ class Settings:
     phone_default_region: str
     console_base_url: str
     alerts: AlertSettings
+    # Where the console and `fsgs-bot handoff` call Rasa's HTTP API; RASA_URL unless set (run-ha
+    # serves the API on a loopback-only port, never through the public one).
+    rasa_api_url: str
     trusted_proxies: Tuple[Union[IPv4Network, IPv6Network], ...]
     login_failures_per_account: int
     login_failures_per_address: int
@@ -180,6 +183,9 @@ class Settings:
     rate_limit_per_address_per_minute: int
     new_tickets_per_minute: int
     rasa_max_request_bytes: int
+    # The web process runs the periodic jobs (bot/background.py); off only for tests that need a
+    # console whose queue nothing else touches.
+    background_jobs: bool = True
 
     def rasa_environment(self) -> Dict[str, str]:
         """Variables that `endpoints.yml` and `credentials.yml` interpolate for the Rasa process."""
@@ -229,13 +235,14 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     rasa_port = _int(env, "RASA_PORT", 5005)
     action_port = _int(env, "ACTION_PORT", 5055)
     web_port = _int(env, "WEB_PORT", 8000)
+    rasa_url = env.get("RASA_URL") or f"http://127.0.0.1:{rasa_port}"
     return Settings(
         var_dir=var_dir,
         host=host,
         rasa_port=rasa_port,
         action_port=action_port,
         web_port=web_port,
-        rasa_url=env.get("RASA_URL") or f"http://127.0.0.1:{rasa_port}",
+        rasa_url=rasa_url,
         action_server_url=env.get("ACTION_SERVER_URL") or f"http://127.0.0.1:{action_port}",
         rasa_auth_token=env.get("RASA_AUTH_TOKEN") or _persistent_secret(var_dir, "rasa_auth_token"),
         database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'handoff.db'}",
@@ -269,6 +276,8 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         # Where staff open the console; links in alerts point here.
         console_base_url=(env.get("CONSOLE_BASE_URL") or f"http://127.0.0.1:{web_port}").rstrip("/"),
         alerts=_alert_settings(env),
+        background_jobs=env.get("FSGS_BACKGROUND_JOBS", "1").lower() not in {"0", "false", "no", "off"},
+        rasa_api_url=env.get("RASA_API_URL") or rasa_url,
         # Only these peers may say who the client is (X-Forwarded-For / X-Real-IP); default none.
         trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
         # Wrong passwords per account (from anywhere) and per client address, in a sliding window.

@@ -6,7 +6,7 @@ words or contact details can end up in an e-mail inbox or a chat channel.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict
+from typing import Any
 
 from bot.handoff.store import TicketView
 
@@ -48,7 +48,7 @@ class AlertContent:
             "This alert never contains the patient's words or contact details: read them in the console.",
         ])
 
-    def as_json(self) -> Dict[str, Any]:
+    def as_json(self) -> dict[str, Any]:
         """The webhook body: `text` for Slack/Teams incoming webhooks, the fields for anything else."""
         return {"text": f"{self.subject}\n{self.link}", "kind": self.kind, "ticket": self.ticket_id,
                 "priority": self.priority, "reason": self.reason, "channel": self.channel,

@@ -12,9 +12,9 @@ import asyncio
 import dataclasses
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Awaitable, Callable, Dict, Optional
 
 from bot.alerts.content import AlertContent, alert_content
 from bot.alerts.mail import send_email
@@ -25,6 +25,7 @@ from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 3600
+MISSED_WINDOW = timedelta(hours=1)   # older urgent tickets without alerts are not paged about
 Sender = Callable[[AlertContent], Awaitable[None]]
 
 
@@ -44,7 +45,7 @@ class Destination:
     send: Sender
 
 
-def destinations(settings: Settings) -> Dict[str, Destination]:
+def destinations(settings: Settings) -> dict[str, Destination]:
     alerts, found = settings.alerts, {}
     if alerts.smtp and alerts.email_to:
         smtp = alerts.smtp
@@ -72,7 +73,7 @@ def _lease(settings: Settings) -> datetime:
 
 
 async def _attempt(destination: Destination, content: AlertContent,
-                   timeout: float) -> Optional[str]:
+                   timeout: float) -> str | None:
     """None if the destination accepted the alert, else why not (never any patient data)."""
     try:
         await asyncio.wait_for(destination.send(content), timeout)
@@ -83,7 +84,7 @@ async def _attempt(destination: Destination, content: AlertContent,
         return f"{type(exc).__name__}: {exc}"[:300]
 
 
-async def _record(store: HandoffStore, alert: AlertView, error: Optional[str],
+async def _record(store: HandoffStore, alert: AlertView, error: str | None,
                   settings: Settings) -> None:
     retry_at = None
     if error is not None:
@@ -105,8 +106,8 @@ def _default_store(url: str) -> HandoffStore:
     return HandoffStore.from_url(url)
 
 
-async def alert_for_ticket(ticket: TicketView, kind: str, *, store: Optional[HandoffStore] = None,
-                           settings: Optional[Settings] = None) -> AlertOutcome:
+async def alert_for_ticket(ticket: TicketView, kind: str, *, store: HandoffStore | None = None,
+                           settings: Settings | None = None) -> AlertOutcome:
     """Alert the on-call staff about `ticket` (kind: urgent_new, urgent_raised, out_of_hours_new).
 
     Returns within about `ALERT_TIMEOUT_SECONDS`; never raises for a destination or database
@@ -131,14 +132,21 @@ async def alert_for_ticket(ticket: TicketView, kind: str, *, store: Optional[Han
         errors = await asyncio.gather(*(_attempt(d, content, timeout) for d in found.values()))
         return AlertOutcome(configured=True, accepted=any(error is None for error in errors))
     errors = await asyncio.gather(*(_attempt(found[a.destination], content, timeout) for a in fresh))
-    await asyncio.gather(*(_record(store, a, e, settings) for a, e in zip(fresh, errors)))
+    await asyncio.gather(*(_record(store, a, e, settings) for a, e in zip(fresh, errors, strict=True)))
     accepted = any(e is None for e in errors) or any(a.status == "sent" for a in earlier)
     return AlertOutcome(configured=True, accepted=accepted)
 
 
 async def retry_pending_alerts(store: HandoffStore, settings: Settings) -> int:
-    """One pass of the retry job: try every due alert once more; returns how many were accepted."""
+    """One pass of the periodic job: alert urgent tickets that never were (an emergency replayed
+    from the outbox), then try every due alert once more; returns how many were accepted now."""
     found = destinations(settings)
+    if not found:
+        return 0
+    missed = await asyncio.to_thread(store.urgent_without_alert, utcnow() - MISSED_WINDOW)
+    for ticket, kind in missed:
+        logger.info("Ticket #%d is urgent without an alert: sending %s", ticket.id, kind)
+        await alert_for_ticket(ticket, kind, store=store, settings=settings)
     taken = await asyncio.to_thread(store.take_due_alerts, utcnow(), _lease(settings))
     accepted = 0
 
@@ -146,7 +154,7 @@ async def retry_pending_alerts(store: HandoffStore, settings: Settings) -> int:
         nonlocal accepted
         destination = found.get(alert.destination)
         if destination is None:
-            error: Optional[str] = f"{alert.destination} is no longer configured"
+            error: str | None = f"{alert.destination} is no longer configured"
             alert = dataclasses.replace(alert, attempts=settings.alerts.max_attempts)  # no retry
         else:
             error = await _attempt(destination, alert_content(ticket, alert.kind,

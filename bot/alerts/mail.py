@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Optional, Sequence
 
 import aiosmtplib
 
@@ -27,7 +27,7 @@ def alert_email(content: AlertContent, sender: str, recipients: Sequence[str]) -
     return message
 
 
-def tls_context(ca_file: Optional[str]) -> ssl.SSLContext:
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
     """Certificates are always verified: against the system's CAs, plus `SMTP_CA_FILE` if set."""
     context = ssl.create_default_context()
     if ca_file:
@@ -35,7 +35,7 @@ def tls_context(ca_file: Optional[str]) -> ssl.SSLContext:
     return context
 
 
-async def send_email(server: SmtpServer, ca_file: Optional[str], sender: str,
+async def send_email(server: SmtpServer, ca_file: str | None, sender: str,
                      recipients: Sequence[str], content: AlertContent, timeout: float) -> None:
     """Returns once the server accepted the message (for at least one recipient: if it refuses
     all, aiosmtplib raises); raises on any other failure."""

@@ -1,7 +1,7 @@
 """Alert JSON to an incoming webhook (Slack, Teams or any HTTP receiver), with aiohttp."""
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -17,7 +17,7 @@ def webhook_target(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}/…"
 
 
-async def post_webhook(url: str, payload: Dict[str, Any], timeout: float) -> None:
+async def post_webhook(url: str, payload: dict[str, Any], timeout: float) -> None:
     """Returns once the receiver answered 2xx; raises otherwise."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
         async with session.post(url, json=payload, allow_redirects=False) as response:

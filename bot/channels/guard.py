@@ -21,6 +21,7 @@ from typing import Any, Awaitable, Callable, Dict, Optional
 from rasa.core.channels.channel import UserMessage
 
 from bot import rate_limits
+from bot.channels.handoff_watch import watch_handoff
 from bot.channels.payloads import neutralise_injection
 from bot.client_address import is_loopback
 from bot.rate_limits import Windows
@@ -102,6 +103,7 @@ def guard_messages(on_new_message: Handler, settings: Optional[Settings] = None,
     """`on_new_message` behind the size and rate limits (wrap it in an input channel's blueprint)."""
     settings = settings or get_settings()
     limiter = limiter or shared_limiter(settings)
+    on_new_message = watch_handoff(on_new_message)  # red flags still answered while staff hold the chat
 
     async def guarded(message: UserMessage) -> Any:
         key = f"{message.input_channel}:{message.sender_id}"

@@ -119,7 +119,8 @@ class Note(Base):
 
 
 class StaffMessage(Base):
-    """A staff reply; `delivered_at` stays NULL until the user's channel has received it."""
+    """A staff reply; `delivered_at` stays NULL until the user's channel has received it, and
+    `handed_over_at` is set while one sender is delivering it (see `HandoffStore.claim_pending`)."""
 
     __tablename__ = "handoff_staff_messages"
     __table_args__ = (Index("ix_handoff_staff_messages_pending", "conversation_id", "delivered_at"),)
@@ -132,6 +133,7 @@ class StaffMessage(Base):
     text: Mapped[str] = Column(Text, nullable=False)
     created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False)
     delivered_at: Mapped[Optional[datetime]] = Column(UTCDateTime)
+    handed_over_at: Mapped[Optional[datetime]] = Column(UTCDateTime)
 
 
 class StaffUser(Base):

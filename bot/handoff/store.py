@@ -15,7 +15,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -37,6 +37,9 @@ SQLITE_BUSY_TIMEOUT_S = 30     # how long a SQLite writer waits for the lock bef
 PG_CONNECT_TIMEOUT_S = 5       # an unreachable server fails fast so the outbox can take over
 APPEND_ATTEMPTS = 5            # open_or_append retries after losing a race on the unique index
 TICKET_CAP_WINDOW = timedelta(minutes=1)
+# A delivery claim older than this is void: its holder died between claiming and delivering.
+# Far above a delivery's longest legitimate run (a REST request behind nginx's 120 s timeout).
+HANDOVER_LEASE = timedelta(minutes=5)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 BOT, SYSTEM = "bot", "system"
@@ -419,6 +422,30 @@ class HandoffStore:
         if opened >= cap:
             raise TicketCapReached(f"{cap} new tickets were opened in the last minute")
 
+    def append_during_handoff(self, conversation_id: str, channel: str, message: str,
+                              request_id: Optional[str] = None) -> Optional[TicketView]:
+        """Add a message the patient wrote while staff hold the chat (the bot is paused, so no
+        escalation runs) to the conversation's active ticket; None if it has none. Idempotent
+        per `request_id` (Rasa's message id)."""
+        _text(conversation_id, "conversation_id", ID_LIMITS["conversation_id"])
+        with self._write() as session:
+            if request_id is not None and session.execute(select(TicketEvent.id).where(
+                    TicketEvent.request_id == _text(request_id, "request_id", 64))).first():
+                return None
+            ticket = session.execute(
+                select(Ticket).where(Ticket.conversation_id == conversation_id,
+                                     Ticket.status.in_(ACTIVE_STATUSES)).with_for_update()
+            ).scalar_one_or_none()
+            if ticket is None:
+                return None
+            ticket.last_user_message = _clean(message)[:MAX_TEXT_CHARS]
+            ticket.message_count += 1
+            ticket.channel = _text(channel, "channel", ID_LIMITS["channel"])
+            self._record(session, ticket, BOT, "appended",
+                         f"message {ticket.message_count} (during handoff)", request_id=request_id)
+            session.flush()
+            return _view(TicketView, ticket)
+
     # -- reading -----------------------------------------------------------------------------
 
     def get(self, ticket_id: int) -> TicketView:
@@ -447,6 +474,21 @@ class HandoffStore:
                 select(Ticket).where(Ticket.status.in_(tuple(statuses)))
                 .order_by(urgent_first, Ticket.created_at, Ticket.id).limit(limit)).scalars()
             return [_view(TicketView, row) for row in rows]
+
+    def unread_counts(self, ticket_ids: Sequence[int]) -> Dict[int, int]:
+        """Patient messages added to each ticket since staff last claimed or replied to it."""
+        staff_seen = (select(TicketEvent.ticket_id, func.max(TicketEvent.id).label("last"))
+                      .where(TicketEvent.kind.in_(("claimed", "staff_message")),
+                             TicketEvent.ticket_id.in_(list(ticket_ids)))
+                      .group_by(TicketEvent.ticket_id).subquery())
+        with self._read() as session:
+            rows = session.execute(
+                select(TicketEvent.ticket_id, func.count())
+                .outerjoin(staff_seen, staff_seen.c.ticket_id == TicketEvent.ticket_id)
+                .where(TicketEvent.kind == "appended", TicketEvent.ticket_id.in_(list(ticket_ids)),
+                       TicketEvent.id > func.coalesce(staff_seen.c.last, 0))
+                .group_by(TicketEvent.ticket_id)).all()
+        return {ticket_id: count for ticket_id, count in rows}
 
     def counts(self) -> dict:
         """Ticket numbers per status, plus `urgent_open`: urgent tickets nobody has claimed."""
@@ -509,13 +551,17 @@ class HandoffStore:
                 self._record(session, ticket, staff, "reassigned", f"{previous} -> {to_staff}", now)
             return _view(TicketView, ticket)
 
-    def resolve(self, ticket_id: int, staff: str) -> TicketView:
+    def resolve(self, ticket_id: int, staff: str, farewell: Optional[str] = None) -> TicketView:
+        """Close a ticket; `farewell` is stored as the last staff message in the same transaction,
+        so a retried resolve never says goodbye twice."""
         staff = _email(staff)
         with self._write() as session:
             ticket = self._locked(session, ticket_id)
             if ticket.status == "resolved":
                 raise InvalidTransition(f"ticket #{ticket_id} is already resolved")
             now = utcnow()
+            if farewell is not None:
+                self._add_staff_message(session, ticket, staff, _text(farewell, "message"), now)
             ticket.status, ticket.resolved_at = "resolved", now
             self._record(session, ticket, staff, "resolved", "", now)
             return _view(TicketView, ticket)
@@ -546,13 +592,16 @@ class HandoffStore:
             ticket = self._locked(session, ticket_id)
             if ticket.status == "resolved":
                 raise InvalidTransition(f"ticket #{ticket_id} is resolved; reopen it to reply")
-            now = utcnow()
-            message = StaffMessage(ticket_id=ticket.id, conversation_id=ticket.conversation_id,
-                                   author=staff, text=text, created_at=now)
-            session.add(message)
-            session.flush()
-            self._record(session, ticket, staff, "staff_message", f"message #{message.id}", now)
-            return _view(StaffMessageView, message)
+            return self._add_staff_message(session, ticket, staff, text, utcnow())
+
+    def _add_staff_message(self, session: Session, ticket: Ticket, staff: str, text: str,
+                           now: datetime) -> StaffMessageView:
+        message = StaffMessage(ticket_id=ticket.id, conversation_id=ticket.conversation_id,
+                               author=staff, text=text, created_at=now)
+        session.add(message)
+        session.flush()
+        self._record(session, ticket, staff, "staff_message", f"message #{message.id}", now)
+        return _view(StaffMessageView, message)
 
     def mark_delivered(self, message_id: int) -> StaffMessageView:
         """Note that the user's channel received a staff message (idempotent)."""
@@ -575,6 +624,52 @@ class HandoffStore:
                 StaffMessage.conversation_id == conversation_id,
                 StaffMessage.delivered_at.is_(None)).order_by(StaffMessage.id)).scalars()
             return [_view(StaffMessageView, row) for row in rows]
+
+    def claim_pending(self, conversation_id: str,
+                      lease: timedelta = HANDOVER_LEASE) -> List[StaffMessageView]:
+        """Claim a conversation's undelivered staff messages for one delivery, oldest first.
+
+        [] when none wait, or when another sender holds a live claim on any of them (it delivers
+        them, in order). The rows are locked while claimed, so of two concurrent claimers exactly
+        one gets the messages. The holder then calls `mark_delivered` for each message that went
+        out and `release` for the rest."""
+        if not self.pending_messages(conversation_id):
+            return []  # the common case (a REST user writing), without a write transaction
+        with self._write() as session:
+            now = utcnow()
+            rows = session.execute(select(StaffMessage).where(
+                StaffMessage.conversation_id == conversation_id,
+                StaffMessage.delivered_at.is_(None)).order_by(StaffMessage.id)
+                .with_for_update()).scalars().all()
+            if any(row.handed_over_at is not None and row.handed_over_at > now - lease
+                   for row in rows):
+                return []
+            for row in rows:
+                row.handed_over_at = now
+            return [_view(StaffMessageView, row) for row in rows]
+
+    def release(self, message_ids: Sequence[int]) -> None:
+        """Give claimed messages back undelivered (their delivery failed): they are pending again."""
+        if not message_ids:
+            return
+        with self._write() as session:
+            session.execute(update(StaffMessage).where(
+                StaffMessage.id.in_(list(message_ids)), StaffMessage.delivered_at.is_(None))
+                .values(handed_over_at=None))
+
+    def conversations_with_pending(self, lease: timedelta = HANDOVER_LEASE,
+                                   limit: int = 500) -> List[str]:
+        """Conversations with staff messages that wait for delivery and that nobody is delivering,
+        longest waiting first (the background push retry)."""
+        stale = utcnow() - lease
+        with self._read() as session:
+            rows = session.execute(
+                select(StaffMessage.conversation_id).where(
+                    StaffMessage.delivered_at.is_(None),
+                    (StaffMessage.handed_over_at.is_(None)) | (StaffMessage.handed_over_at < stale))
+                .group_by(StaffMessage.conversation_id)
+                .order_by(func.min(StaffMessage.id)).limit(limit)).scalars()
+            return list(rows)
 
     def add_note(self, ticket_id: int, staff: str, text: str) -> NoteView:
         """An internal note (never shown to the user); allowed on resolved tickets too."""
@@ -633,7 +728,7 @@ class HandoffStore:
         if kind not in ALERT_KINDS:
             raise InvalidInput(f"unknown alert kind {kind!r}; one of {ALERT_KINDS}")
         with self._write() as session:
-            ticket = self._locked(session, ticket_id)
+            ticket = self._locked(session, ticket_id)   # row lock: concurrent callers take turns
             earlier = {a.destination: a for a in session.execute(select(Alert).where(
                 Alert.ticket_id == ticket.id, Alert.kind == kind)).scalars()}
             now, fresh = utcnow(), []
@@ -647,6 +742,22 @@ class HandoffStore:
             session.flush()
             return ([_view(AlertView, a) for a in fresh],
                     [_view(AlertView, a) for a in earlier.values()])
+
+    def urgent_without_alert(self, since: datetime, limit: int = 50) -> List[Tuple[TicketView, str]]:
+        """Active urgent tickets changed since `since` that have no urgent alert record yet (an
+        emergency replayed from the outbox, or a caller that never alerted), each with the kind
+        it needs: urgent_raised if it was raised, else urgent_new."""
+        alerted = select(Alert.ticket_id).where(Alert.kind.in_(("urgent_new", "urgent_raised")))
+        raised = select(TicketEvent.ticket_id).where(
+            TicketEvent.kind == "appended", TicketEvent.detail.like("%priority raised to urgent%"))
+        with self._read() as session:
+            rows = session.execute(
+                select(Ticket, Ticket.id.in_(raised)).where(
+                    Ticket.status.in_(ACTIVE_STATUSES), Ticket.priority == "urgent",
+                    Ticket.updated_at >= since, Ticket.id.not_in(alerted))
+                .order_by(Ticket.id).limit(limit)).all()
+            return [(_view(TicketView, ticket), "urgent_raised" if was_raised else "urgent_new")
+                    for ticket, was_raised in rows]
 
     def take_due_alerts(self, now: datetime, lease_until: datetime,
                         limit: int = 50) -> List[Tuple[AlertView, TicketView]]:

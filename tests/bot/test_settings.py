@@ -67,7 +67,8 @@ def test_alerts_are_configured_only_with_a_destination(tmp_path):
 
     assert not alerts().configured
     assert not alerts(SMTP_URL="smtp://mail").configured          # nobody to send to
-    assert alerts(SMTP_URL="smtp://mail", ALERT_EMAIL_TO="a@x.org, b@x.org").email_to == ("a@x.org", "b@x.org")
+    assert alerts(SMTP_URL="smtp://mail", ALERT_EMAIL_TO="a@x.org, b@x.org").email_to == \
+        ("a@x.org", "b@x.org")
     assert alerts(ALERT_WEBHOOK_URL="https://hooks.slack.com/services/T/B/X").configured
     assert load_settings({"FSGS_VAR_DIR": str(tmp_path), "CONSOLE_BASE_URL": "https://c.org/"}
                          ).console_base_url == "https://c.org"

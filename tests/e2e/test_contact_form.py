@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from actions.escalation import clinic_time
+from bot.channels.rest import conversation_id
 from bot.handoff.store import HandoffStore
 from bot.staffing import DAYS, parse_staffed_hours
 from tests.support.stack import start_stack
@@ -53,7 +54,8 @@ class Chat:
         return replies
 
     def ticket(self):
-        return HandoffStore.from_url(self.running.settings.database_url).open_ticket_for(self.sender)
+        conversation = self.sender if self.socket else conversation_id(self.sender)
+        return HandoffStore.from_url(self.running.settings.database_url).open_ticket_for(conversation)
 
 
 def converse(running, channel: str, scenario: Callable) -> None:

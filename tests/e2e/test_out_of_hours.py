@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from bot.channels.rest import conversation_id
 from bot.handoff.store import HandoffStore
 from bot.launcher import BIN
 from tests.support.stack import start_stack
@@ -23,7 +24,7 @@ def closed_clinic(tmp_path_factory):
 
 
 def only_ticket(stack, user):
-    return HandoffStore.from_url(stack.settings.database_url).open_ticket_for(user)
+    return HandoffStore.from_url(stack.settings.database_url).open_ticket_for(conversation_id(user))
 
 
 def test_contact_detail_is_stored_only_with_consent(closed_clinic):
@@ -80,6 +81,6 @@ def test_escalations_survive_a_dead_database_and_are_replayed(tmp_path):
         subprocess.run([str(BIN / "fsgs-bot"), "handoff", "replay"], env=env, check=True)
     store = HandoffStore.from_url(live)
     [ticket] = store.list_tickets()
-    assert (ticket.conversation_id, ticket.reason) == (user, "personal_advice")
+    assert (ticket.conversation_id, ticket.reason) == (conversation_id(user), "personal_advice")
     assert "creatinine of 1.9" in ticket.first_message
     assert list(outbox.glob("*.json")) == []

@@ -10,12 +10,12 @@ import json
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple
 
 from aiohttp import web
 from aiosmtpd.controller import Controller
@@ -39,7 +39,7 @@ def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
-def self_signed_certificate(directory: Path) -> Tuple[Path, Path]:
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 and localhost, and its key, as PEM files."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fsgs test smtp")])
@@ -64,9 +64,9 @@ def self_signed_certificate(directory: Path) -> Tuple[Path, Path]:
 @dataclass
 class SmtpPeer:
     port: int
-    messages: List[Message] = field(default_factory=list)
-    raw: List[bytes] = field(default_factory=list)
-    logins: List[str] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)
+    logins: list[str] = field(default_factory=list)
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's name
         self.raw.append(envelope.content)
@@ -75,8 +75,8 @@ class SmtpPeer:
 
 
 @contextmanager
-def smtp_server(*, tls: Optional[str] = None, certificate: Optional[Tuple[Path, Path]] = None,
-                login: Optional[Tuple[str, str]] = None) -> Iterator[SmtpPeer]:
+def smtp_server(*, tls: str | None = None, certificate: tuple[Path, Path] | None = None,
+                login: tuple[str, str] | None = None) -> Iterator[SmtpPeer]:
     """tls: None (plain), "starttls" (required before anything) or "implicit"."""
     peer = SmtpPeer(free_port())
     context = None
@@ -112,7 +112,7 @@ class WebhookPeer:
     port: int
     status: int = 200
     delay: float = 0.0
-    received: List[dict] = field(default_factory=list)
+    received: list[dict] = field(default_factory=list)
     attempts: int = 0
 
     @property

@@ -1,2 +1,6 @@
-from tests.bot.handoff.conftest import (dead_database_url, database_url, pg_database,  # noqa: F401
-                                        store)
+from tests.bot.handoff.conftest import (  # noqa: F401 - shared fixtures
+    database_url,
+    dead_database_url,
+    pg_database,
+    store,
+)

@@ -5,7 +5,6 @@ import asyncio
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict
 
 import pytest
 
@@ -19,7 +18,7 @@ PATIENT_WORDS = "my daughter Zoe has crushing chest pain, call me on 07700 90012
 
 
 def settings_for(tmp_path: Path, **env: str) -> Settings:
-    base: Dict[str, str] = {"FSGS_VAR_DIR": str(tmp_path), "ALERT_EMAIL_TO": "oncall@clinic.test",
+    base: dict[str, str] = {"FSGS_VAR_DIR": str(tmp_path), "ALERT_EMAIL_TO": "oncall@clinic.test",
                             "ALERT_EMAIL_FROM": "bot@clinic.test", "ALERT_TIMEOUT_SECONDS": "3",
                             "ALERT_RETRY_SECONDS": "0", "CONSOLE_BASE_URL": "https://console.test/"}
     return load_settings({**base, **env})
@@ -198,3 +197,40 @@ def test_erasing_a_conversation_erases_its_alert_records(store, tmp_path):
         alert(ticket, "urgent_new", store, settings_for(tmp_path, ALERT_WEBHOOK_URL=hook.url))
     assert store.delete_conversation("erase-me") == 1
     assert store.alerts_for(ticket.id) == []
+
+
+def test_retry_job_alerts_urgent_tickets_that_never_were(store, tmp_path):
+    """An emergency replayed from the outbox (or raised by a path that did not alert) is paged
+    about by the periodic job, once, with the right kind."""
+    new = urgent_ticket(store, "replayed")
+    raised = store.open_or_append(EscalationRequest(
+        conversation_id="raised", channel="rest", sender_id="raised", reason="request_human",
+        message="a person please")).ticket
+    store.open_or_append(EscalationRequest(conversation_id="raised", channel="rest", sender_id="raised",
+                                           reason="emergency", message="I can't breathe"))
+    store.open_or_append(EscalationRequest(conversation_id="calm", channel="rest", sender_id="calm",
+                                           reason="personal_advice", message="my dose?"))
+    with webhook_receiver() as hook:
+        settings = settings_for(tmp_path, ALERT_WEBHOOK_URL=hook.url)
+        asyncio.run(retry_pending_alerts(store, settings))
+        asyncio.run(retry_pending_alerts(store, settings))
+        assert sorted((p["ticket"], p["kind"]) for p in hook.received) == \
+            [(new.id, "urgent_new"), (raised.id, "urgent_raised")]
+
+
+def test_two_processes_recording_the_same_alert_send_it_once(database_url, tmp_path):
+    """Separate stores (engines) as in separate processes, racing on the same ticket and kind."""
+    stores = [HandoffStore.from_url(database_url) for _ in range(4)]
+    stores[0].create_schema()
+    ticket = urgent_ticket(stores[0])
+    with webhook_receiver() as hook:
+        settings = settings_for(tmp_path, ALERT_WEBHOOK_URL=hook.url)
+
+        async def race():
+            return await asyncio.gather(*(alert_for_ticket(ticket, "urgent_new", store=s, settings=settings)
+                                          for s in stores))
+        outcomes = asyncio.run(race())
+        assert hook.attempts == 1 and all(o.configured for o in outcomes)
+    assert len(stores[0].alerts_for(ticket.id)) == 1
+    for s in stores:
+        s.dispose()

@@ -1,7 +1,7 @@
 """Console sessions ended by logout, so a copied cookie stays refused after a restart.
 
-Revision ID: 0003_staff_sessions
-Revises: 0002_alerts
+Revision ID: 0004_staff_sessions
+Revises: 0003_alerts
 Create Date: 2026-12-01
 """
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from bot.handoff.models import UTCDateTime
 
-revision = "0003_staff_sessions"
-down_revision = "0002_alerts"
+revision = "0004_staff_sessions"
+down_revision = "0003_alerts"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """On-call alert records: one row per ticket, alert kind and destination, with its outcome.
 
-Revision ID: 0002_alerts
-Revises: 0001
+Revision ID: 0003_alerts
+Revises: 0002 (staff message handover)
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from bot.handoff.models import UTCDateTime
 
-revision = "0002_alerts"
-down_revision = "0001"
+revision = "0003_alerts"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,13 +1,13 @@
 """Index for the new-ticket cap, which counts the "opened" events of the last minute.
 
-Revision ID: 0004_ticket_cap
-Revises: 0003_staff_sessions
+Revision ID: 0005_ticket_cap
+Revises: 0004_staff_sessions
 Create Date: 2026-12-01
 """
 from alembic import op
 
-revision = "0004_ticket_cap"
-down_revision = "0003_staff_sessions"
+revision = "0005_ticket_cap"
+down_revision = "0004_staff_sessions"
 branch_labels = None
 depends_on = None
 
