@@ -10,6 +10,7 @@ import pytest
 import requests
 import socketio
 
+from bot.channels.rest import conversation_id
 from bot.handoff.outbox import Outbox
 from bot.handoff.store import HandoffStore
 from tests.support.stack import start_stack
@@ -97,17 +98,17 @@ def test_over_the_ticket_cap_a_request_waits_honestly_and_an_urgent_one_gets_thr
     first, second, urgent = user(), user(), user()
     question = "should I stop taking my prednisone? my face is so puffy"
     assert any("care team" in r for r in rest(stack, first, question, address()))
-    assert store.open_ticket_for(first) is not None
+    assert store.open_ticket_for(conversation_id(first)) is not None
 
     replies = rest(stack, second, question, address())
     assert any("waiting its turn" in r and "If this becomes urgent, call" in r for r in replies)
-    assert store.open_ticket_for(second) is None
+    assert store.open_ticket_for(conversation_id(second)) is None
     held = [p for p in Outbox(stack.settings.outbox_dir).pending() if p.name.endswith(".held.json")]
     assert len(held) == 1                                     # saved, not lost
 
     replies = rest(stack, urgent, "my son has chest pain and he can't breathe properly", address())
     assert any("seek urgent care now" in r for r in replies)
-    ticket = store.open_ticket_for(urgent)
+    ticket = store.open_ticket_for(conversation_id(urgent))
     assert ticket is not None and ticket.priority == "urgent"
     store.dispose()
 
