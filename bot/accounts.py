@@ -45,6 +45,21 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def needs_rehash(password_hash: str) -> bool:
+    """True when `password_hash` was made with other argon2 parameters than today's: the login
+    that just verified it stores a new one (`upgraded_hash`)."""
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except (InvalidHashError, ValueError):
+        return False
+
+
+def upgraded_hash(password: str) -> str:
+    """A hash with today's parameters for a password that was just verified. No length rules:
+    they were applied when it was set, and it is hashed exactly as `verify_password` checks it."""
+    return _hasher.hash(password[:MAX_PASSWORD_CHARS])
+
+
 def verify_password(password_hash: Optional[str], password: str) -> bool:
     """True if `password` matches; always spends one argon2 verification, even without a hash."""
     try:

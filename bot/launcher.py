@@ -90,6 +90,8 @@ def rasa_server(settings: Settings, credentials: Path, model: Path | None = None
          "--endpoints", "endpoints.yml",
          "--credentials", str(write_effective_credentials(settings, credentials))],
         f"{settings.rasa_url}/",
+        # Sanic's body limit for Rasa alone (the action server receives whole trackers).
+        env={"SANIC_REQUEST_MAX_SIZE": str(settings.rasa_max_request_bytes)},
     )
 
 

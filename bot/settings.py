@@ -10,21 +10,37 @@ import functools
 import os
 import secrets
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: Optional[int] = None) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _networks(env: Mapping[str, str], name: str) -> Tuple[Union[IPv4Network, IPv6Network], ...]:
+    """Comma- or space-separated IPs and CIDRs (`127.0.0.1, 10.0.0.0/8`); a typo is an error, not
+    a silently wider or narrower trust."""
+    networks = []
+    for item in env.get(name, "").replace(",", " ").split():
+        try:
+            networks.append(ip_network(item, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"{name}: {item!r} is not an IP address or CIDR network") from exc
+    return tuple(networks)
 
 
 def private_dir(path: Path) -> Path:
@@ -190,6 +206,13 @@ class Settings:
     # Where the console and `fsgs-bot handoff` call Rasa's HTTP API; RASA_URL unless set (run-ha
     # serves the API on a loopback-only port, never through the public one).
     rasa_api_url: str
+    trusted_proxies: Tuple[Union[IPv4Network, IPv6Network], ...]
+    login_failures_per_account: int
+    login_failures_per_address: int
+    login_window_seconds: int
+    rate_limit_per_address_per_minute: int
+    new_tickets_per_minute: int
+    rasa_max_request_bytes: int
     # The web process runs the periodic jobs (bot/background.py); off only for tests that need a
     # console whose queue nothing else touches.
     background_jobs: bool = True
@@ -294,6 +317,18 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         alerts=_alert_settings(env),
         background_jobs=env.get("FSGS_BACKGROUND_JOBS", "1").lower() not in {"0", "false", "no", "off"},
         rasa_api_url=env.get("RASA_API_URL") or rasa_url,
+        # Only these peers may say who the client is (X-Forwarded-For / X-Real-IP); default none.
+        trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
+        # Wrong passwords per account (from anywhere) and per client address, in a sliding window.
+        login_failures_per_account=_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1),
+        login_failures_per_address=_int(env, "LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1),
+        login_window_seconds=_int(env, "LOGIN_WINDOW_SECONDS", 900, minimum=1),
+        # Patient messages per client address (REST, widget); a clinic's wifi shares one address.
+        rate_limit_per_address_per_minute=_int(env, "RATE_LIMIT_PER_ADDRESS_PER_MINUTE", 120, minimum=1),
+        # New non-urgent tickets a minute before further ones wait their turn (0: no cap).
+        new_tickets_per_minute=_int(env, "NEW_TICKETS_PER_MINUTE", 60, minimum=0),
+        # Rasa's own request body limit (Sanic REQUEST_MAX_SIZE), as nginx's client_max_body_size.
+        rasa_max_request_bytes=_int(env, "RASA_MAX_REQUEST_BYTES", 1_048_576, minimum=1),
     )
 
 

@@ -7,7 +7,8 @@ naming it. Here a session id must look like one the widget creates (32 hex chara
 bits), anything else gets a fresh one; each socket's messages go to the session it confirmed,
 whatever the message says; and client-supplied `metadata` is dropped (notes: never trust it).
 
-Messages pass the size and rate limits of `bot.channels.guard`. With `REDIS_URL` set, the server
+Messages pass the size and rate limits of `bot.channels.guard` (per session and per client
+address: the address of the request that opened the socket). With `REDIS_URL` set, the server
 uses python-socketio's Redis client manager, so an emit from any replica (a reply, or a staff
 message pushed through Rasa's HTTP API) reaches the socket wherever it is connected.
 """
@@ -21,7 +22,8 @@ from rasa.core.channels import socketio
 from rasa.core.channels.channel import UserMessage
 from sanic import Blueprint
 
-from bot.channels.guard import guard_messages
+from bot.channels.guard import address_metadata, guard_messages
+from bot.client_address import request_client_address
 from bot.ids import SESSION_ID
 from bot.settings import get_settings
 
@@ -56,7 +58,15 @@ class SocketIOInput(socketio.SocketIOInput):
             session = await sio.get_session(sid, namespace=self.namespace)
             text = data.get("message") if isinstance(data, dict) else None
             if "session_id" in session and isinstance(text, str):
-                await handle_message(sid, {"message": text, "session_id": session["session_id"]})
+                await handle_message(sid, {"message": text, "session_id": session["session_id"],
+                                           "metadata": address_metadata(_address(sid))})
+
+        def _address(sid: Text) -> str:
+            """The address of the request that opened this socket (engine.io's own REMOTE_ADDR
+            for Sanic is always 127.0.0.1)."""
+            request = (sio.get_environ(sid, namespace=self.namespace) or {}).get("sanic.request")
+            return request_client_address(request, get_settings().trusted_proxies) if request \
+                else "unknown"
 
         return blueprint
 

@@ -125,8 +125,10 @@ def ha_stack(settings: Settings, variables: Mapping[str, str] = (), replicas: in
     layout = Layout.on_free_ports(settings, replicas, action_servers)
     log_dir = log_dir or settings.var_dir / "logs"
     services = ha_services(layout, PROJECT_ROOT / "credentials.yml", log_dir)
-    return launcher.Stack(settings, services, log_dir=log_dir,
-                          env=launcher.service_environment(settings, variables))
+    env = launcher.service_environment(settings, variables)
+    # nginx on loopback sets X-Forwarded-For: the replicas and the console must believe it there.
+    env["TRUSTED_PROXIES"] = " ".join([*map(str, settings.trusted_proxies), "127.0.0.1"])
+    return launcher.Stack(settings, services, log_dir=log_dir, env=env)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -241,7 +241,8 @@ def _replay(args: argparse.Namespace, store: HandoffStore) -> int:
         _print_json(report)
     else:
         print(f"replayed {report.applied}, rejected {report.rejected} (kept in "
-              f"{outbox.rejected_dir}), still queued {report.remaining}")
+              f"{outbox.rejected_dir}), still queued {report.remaining}, held back by the "
+              f"new-ticket cap {report.held}")
     return UNAVAILABLE if report.remaining else 0
 
 

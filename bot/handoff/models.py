@@ -94,6 +94,8 @@ class TicketEvent(Base):
     """Audit trail: who did what to a ticket, and when. `request_id` makes escalations idempotent."""
 
     __tablename__ = "handoff_ticket_events"
+    # The new-ticket cap counts recent "opened" events (`HandoffStore.open_or_append`).
+    __table_args__ = (Index("ix_handoff_ticket_events_kind_at", "kind", "at"),)
 
     id: Mapped[int] = Column(Integer, primary_key=True)
     ticket_id: Mapped[int] = Column(ForeignKey("handoff_tickets.id", ondelete="CASCADE"),
@@ -144,6 +146,18 @@ class StaffUser(Base):
     role: Mapped[str] = Column(String(16), nullable=False)
     active: Mapped[bool] = Column(Boolean, nullable=False, default=True)
     created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False)
+
+
+class RevokedSession(Base):
+    """A console session ended by logout, kept until its cookie would have expired anyway, so a
+    copied cookie stays refused after a restart and on every console process."""
+
+    __tablename__ = "handoff_revoked_sessions"
+
+    nonce: Mapped[str] = Column(String(64), primary_key=True)
+    email: Mapped[str] = Column(String(320), nullable=False)
+    revoked_at: Mapped[datetime] = Column(UTCDateTime, nullable=False)
+    expires_at: Mapped[datetime] = Column(UTCDateTime, nullable=False, index=True)
 
 
 class ChangeCounter(Base):

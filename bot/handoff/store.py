@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.emails import InvalidEmail, account_email
 from bot.handoff.models import (ACTIVE_STATUSES, ALERT_KINDS, REASONS, ROLES, STATUSES, Alert,
-                                ChangeCounter, Note, StaffMessage, StaffUser, Ticket, TicketEvent,
-                                utcnow)
+                                ChangeCounter, Note, RevokedSession, StaffMessage, StaffUser, Ticket,
+                                TicketEvent, utcnow)
 from bot.settings import get_settings
 
 MAX_TEXT_CHARS = 5000          # notes, staff messages; longer user messages are truncated
@@ -37,6 +37,7 @@ ID_LIMITS = {"conversation_id": 255, "channel": 64, "sender_id": 255}   # column
 SQLITE_BUSY_TIMEOUT_S = 30     # how long a SQLite writer waits for the lock before giving up
 PG_CONNECT_TIMEOUT_S = 5       # an unreachable server fails fast so the outbox can take over
 APPEND_ATTEMPTS = 5            # open_or_append retries after losing a race on the unique index
+TICKET_CAP_WINDOW = timedelta(minutes=1)
 # A delivery claim older than this is void: its holder died between claiming and delivering.
 # Far above a delivery's longest legitimate run (a REST request behind nginx's 120 s timeout).
 HANDOVER_LEASE = timedelta(minutes=5)
@@ -82,6 +83,10 @@ class StoreUnavailable(HandoffError):
     """The database cannot be reached (or stayed locked): callers fall back to the outbox."""
 
 
+class TicketCapReached(HandoffError):
+    """Opening this non-urgent ticket would exceed the new-ticket cap; nothing was written."""
+
+
 @dataclass(frozen=True)
 class EscalationRequest:
     """One user message that needs a person. `request_id` makes retries and replays idempotent;
@@ -97,6 +102,7 @@ class EscalationRequest:
     request_id: Optional[str] = None
     requested_at: Optional[datetime] = None
     queued_offline: bool = False
+    held_back: bool = False     # waited in the outbox because of the new-ticket cap
 
 
 @dataclass(frozen=True)
@@ -358,13 +364,18 @@ class HandoffStore:
 
     # -- escalations -------------------------------------------------------------------------
 
-    def open_or_append(self, request: EscalationRequest) -> EscalationResult:
-        """Open a ticket for the conversation, or append to its open/claimed one."""
+    def open_or_append(self, request: EscalationRequest, new_ticket_cap: int = 0) -> EscalationResult:
+        """Open a ticket for the conversation, or append to its open/claimed one.
+
+        With `new_ticket_cap` > 0, a non-urgent request that would open a new ticket while that
+        many tickets were opened in the last minute raises `TicketCapReached` instead (the caller
+        keeps it: `bot.handoff.outbox`). Appends and urgent tickets are never capped.
+        """
         request = _validated(request)
         for attempt in range(1, APPEND_ATTEMPTS + 1):
             try:
                 with self._write() as session:
-                    return self._open_or_append(session, request)
+                    return self._open_or_append(session, request, new_ticket_cap)
             except IntegrityError as exc:
                 # Another writer opened this conversation's ticket (or applied this request_id)
                 # first; the next attempt sees its commit and appends (or reports a duplicate).
@@ -372,7 +383,8 @@ class HandoffStore:
                     raise StoreUnavailable(f"escalation kept colliding with others: {exc}") from exc
         raise AssertionError("unreachable")
 
-    def _open_or_append(self, session: Session, request: EscalationRequest) -> EscalationResult:
+    def _open_or_append(self, session: Session, request: EscalationRequest,
+                        new_ticket_cap: int) -> EscalationResult:
         if request.request_id is not None:
             seen = session.execute(select(TicketEvent.ticket_id).where(
                 TicketEvent.request_id == request.request_id)).scalar_one_or_none()
@@ -386,6 +398,8 @@ class HandoffStore:
                                  Ticket.status.in_(ACTIVE_STATUSES)).with_for_update()
         ).scalar_one_or_none()
         created = ticket is None
+        if created and new_ticket_cap > 0 and request.reason != "emergency":
+            self._check_ticket_cap(session, new_ticket_cap, now)
         if created:
             ticket = Ticket(
                 conversation_id=request.conversation_id, channel=request.channel,
@@ -409,11 +423,25 @@ class HandoffStore:
         if request.queued_offline:
             self._record(session, ticket, SYSTEM, "replayed",
                          f"queued offline at {(request.requested_at or now).isoformat()}", now)
+        if request.held_back:
+            self._record(session, ticket, SYSTEM, "held_back",
+                         f"waited from {(request.requested_at or now).isoformat()}: too many new "
+                         "tickets a minute", now)
         if request.contact_consent is not None:
             self._record(session, ticket, BOT, "contact_saved", self._apply_contact(
                 ticket, request.contact_details, request.contact_consent), now)
         session.flush()
         return EscalationResult(_view(TicketView, ticket), created=created)
+
+    @staticmethod
+    def _check_ticket_cap(session: Session, cap: int, now: datetime) -> None:
+        # Capped openings queue on the change counter's row lock (SQLite has one writer anyway),
+        # so each counts the openings committed before it: the cap is exact on both backends.
+        session.execute(select(ChangeCounter.id).where(ChangeCounter.id == 1).with_for_update())
+        opened = session.execute(select(func.count()).where(
+            TicketEvent.kind == "opened", TicketEvent.at >= now - TICKET_CAP_WINDOW)).scalar_one()
+        if opened >= cap:
+            raise TicketCapReached(f"{cap} new tickets were opened in the last minute")
 
     def append_during_handoff(self, conversation_id: str, channel: str, message: str,
                               request_id: Optional[str] = None) -> Optional[TicketView]:
@@ -818,3 +846,35 @@ class HandoffStore:
                 raise StaffNotFound(f"no staff member {email}")
             user.password_hash = password_hash
             return _view(StaffView, user)
+
+    def replace_password_hash(self, email: str, expected: str, password_hash: str) -> bool:
+        """Store an upgraded hash only if the account still has `expected` (a password changed
+        meanwhile wins); True if it was replaced."""
+        email, password_hash = _email(email), _text(password_hash, "password hash")
+        with self._write() as session:
+            replaced = session.execute(
+                update(StaffUser).where(StaffUser.email == email, StaffUser.password_hash == expected)
+                .values(password_hash=password_hash))
+            return replaced.rowcount == 1
+
+    # -- console sessions ended by logout ------------------------------------------------------
+
+    def revoke_session(self, nonce: str, email: str, expires_at: datetime) -> None:
+        """Refuse this session from now on, until `expires_at` (when its cookie would expire
+        anyway); revocations already past that are pruned here. Revoking twice is harmless."""
+        nonce, email = _text(nonce, "session nonce", 64), _email(email)
+        now = utcnow()
+        try:
+            with self._write() as session:
+                session.execute(delete(RevokedSession).where(RevokedSession.expires_at <= now))
+                if session.get(RevokedSession, nonce) is None:
+                    session.add(RevokedSession(nonce=nonce, email=email, revoked_at=now,
+                                               expires_at=expires_at))
+        except IntegrityError:
+            pass                              # another logout of the same session won the race
+
+    def session_revoked(self, nonce: str) -> bool:
+        with self._read() as session:
+            return session.execute(select(RevokedSession.nonce).where(
+                RevokedSession.nonce == nonce, RevokedSession.expires_at > utcnow())
+            ).first() is not None

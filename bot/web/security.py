@@ -1,9 +1,10 @@
 """Signed session cookies, CSRF tokens and response headers for the console.
 
-Sessions are stateless HMAC-signed cookies (no extra table next to the handoff queue); every request
-still re-reads the account, so a deactivated account or a changed password (its hash fingerprint is
-in the cookie) ends the session at once. CSRF uses a random HttpOnly cookie plus a form/header token
-derived from it with the server key: another site can neither read the cookie nor compute the token.
+Sessions are HMAC-signed cookies; only logouts are stored (the handoff store's revoked sessions,
+kept until the cookie would expire). Every request still re-reads the account, so a deactivated
+account or a changed password (its hash fingerprint is in the cookie) ends the session at once.
+CSRF uses a random HttpOnly cookie plus a form/header token derived from it with the server key:
+another site can neither read the cookie nor compute the token.
 """
 from __future__ import annotations
 
