@@ -38,7 +38,7 @@ import itertools
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Text, Type
+from typing import Any, Dict, List, Optional, Text, Type
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
@@ -58,28 +58,18 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from rasa.shared.utils.common import all_subclasses
 
+from bot import rasa_patches
+from bot.tracker_snapshots import metadata, snapshot_table
+
 logger = logging.getLogger(__name__)
 
 KEEP_TURNS = 10   # user messages a window keeps after a snapshot (rules here look back at most 3)
 MAX_TURNS = 20    # user messages in a window before the next snapshot is taken
-SNAPSHOTS = "tracker_snapshots"
 # Rasa finds the session start with max(timestamp) over a sender's `session_started` events; its
 # only index is on sender_id, so that look-up reads every row of the conversation. This index
 # answers it from the index alone.
 SESSION_INDEX = "ix_events_sender_type_timestamp"
 _WINDOW = "_fsgs_window"  # attribute on trackers this store loaded (see `StoredWindow`)
-
-_metadata = sa.MetaData()
-snapshot_table = sa.Table(
-    SNAPSHOTS, _metadata,
-    sa.Column("sender_id", sa.String(255), primary_key=True),
-    # The window starts at this `events.id`; the snapshot is the state just before it.
-    sa.Column("first_event_id", sa.Integer, nullable=False),
-    # Timestamp of the session the snapshot belongs to (Rasa's max `session_started` timestamp),
-    # NULL when the conversation had no session start; another value means a new session.
-    sa.Column("session_start", sa.Float),
-    sa.Column("events", sa.Text, nullable=False),
-)
 
 
 @dataclass
@@ -96,10 +86,16 @@ class StoredWindow:
         return self.prefix + len(self.ids)
 
 
-def state_events(tracker: DialogueStateTracker, timestamp: Optional[float]) -> List[Event]:
-    """Events that recreate what matters of `tracker`'s state on an empty tracker."""
+def state_events(tracker: DialogueStateTracker, timestamp: Optional[float],
+                 with_latest_action: bool) -> List[Event]:
+    """Events that recreate what matters of `tracker`'s state on an empty tracker; the latest
+    action too when the window does not begin with one (a paused conversation's window holds
+    only user messages)."""
     events: List[Event] = [SlotSet(name, slot.value, timestamp=timestamp)
                            for name, slot in tracker.slots.items() if slot.value != slot.initial_value]
+    if with_latest_action and tracker.latest_action:  # before the loop: it resets loop flags
+        events.append(ActionExecuted(tracker.latest_action.get("action_name"), timestamp=timestamp,
+                                     action_text=tracker.latest_action.get("action_text")))
     loop = tracker.active_loop
     if loop is not None and loop.name:
         events.append(ActiveLoop(loop.name, timestamp=timestamp))
@@ -146,19 +142,30 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
     def __init__(self, domain: Any = None, keep_turns: int = KEEP_TURNS, max_turns: int = MAX_TURNS,
                  **kwargs: Any) -> None:
         super().__init__(domain, **kwargs)
+        rasa_patches.apply()
         self.keep_turns, self.max_turns = int(keep_turns), int(max_turns)
         if not 1 <= self.keep_turns < self.max_turns:
             raise ValueError(f"need 1 <= keep_turns < max_turns, got {keep_turns}, {max_turns}")
         if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_write_ahead_log)
-            self.engine.dispose()  # connections opened before the listener get it too
+            self._pool_sqlite_connections()
         self.create_schema()
+
+    def _pool_sqlite_connections(self) -> None:
+        """SQLAlchemy 1.4 opens a new SQLite connection for every session (`NullPool`): a connect,
+        a schema read and a close per retrieval and per save. Pooled connections (safe across the
+        worker threads: one thread uses a connection at a time), each switched to WAL once."""
+        url = self.engine.url
+        self.engine.dispose()
+        self.engine = sa.create_engine(url, poolclass=sa.pool.QueuePool,
+                                       connect_args={"check_same_thread": False})
+        sa.event.listen(self.engine, "connect", _sqlite_write_ahead_log)
+        self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)
 
     def create_schema(self) -> None:
         """The snapshot table and the session-start index; replicas starting together may race
         here, which is fine once one of them has succeeded (as for Rasa's own tables)."""
         try:
-            _metadata.create_all(self.engine)
+            metadata.create_all(self.engine)
             with self.engine.begin() as connection:
                 connection.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {SESSION_INDEX} "
                                            "ON events (sender_id, type_name, timestamp)"))
@@ -241,7 +248,8 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         if start <= window.prefix or any(isinstance(e, SessionStarted) for e in events[start:]):
             return  # a new session began inside the window: Rasa loads from its start anyway
         before = DialogueStateTracker.from_events(tracker.sender_id, events[:start], self.domain.slots)
-        snapshot = json.dumps([e.as_dict() for e in state_events(before, events[start].timestamp)])
+        snapshot = json.dumps([e.as_dict() for e in state_events(
+            before, events[start].timestamp, with_latest_action=not isinstance(events[start], ActionExecuted))])
         values = {"first_event_id": window.ids[start - window.prefix],
                   "session_start": window.session_start, "events": snapshot}
         updated = session.execute(snapshot_table.update().where(
@@ -256,10 +264,3 @@ def _sqlite_write_ahead_log(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
-
-
-def delete_snapshots(connection: sa.engine.Connection, conversation_ids: Iterable[Text]) -> None:
-    """Forget the snapshots of deleted conversations (they hold slot values such as contacts)."""
-    if sa.inspect(connection).has_table(SNAPSHOTS):
-        connection.execute(snapshot_table.delete().where(
-            snapshot_table.c.sender_id.in_(list(conversation_ids))))
