@@ -2,28 +2,32 @@
 
 Reasons: the escalation intents themselves, or `repeated_fallback` when the user accepted the
 offer of a person after two misunderstandings. An emergency has already been told to seek urgent
-care by the rule that runs before this action; here it becomes an urgent ticket.
+care by the rule that runs before this action; here it becomes an urgent ticket, the on-call team
+is alerted (bot.alerts), and the reply says exactly what happens: marked urgent, "alerted" only when
+an alert was accepted, when a person will next read it, and to call the emergency number now. An
+emergency never gets the contact form, and ends one that was waiting.
 """
+from __future__ import annotations
+
 import logging
-from typing import Any, Dict, List, Optional, Text
+from datetime import datetime
+from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, FollowupAction
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import queue
-from bot.handoff.outbox import escalate
-from bot.handoff.store import EscalationRequest
-from bot.intents import ESCALATION_INTENTS, FALLBACK_INTENT, REPEATED_FALLBACK_REASON
-from bot.settings import get_settings
+from actions.contact import FORM, is_exit_phrase, reset_contact_slots
+from actions.queue import Handoff, UsesHandoff
+from bot.handoff.store import EscalationRequest, HandoffError, TicketView
+from bot.intents import EMERGENCY_INTENT, ESCALATION_INTENTS, FALLBACK_INTENT, REPEATED_FALLBACK_REASON
 
 logger = logging.getLogger(__name__)
 
-CONTACT_FORM = "contact_form"
 OPENING = {
     "personal_advice": "I can't advise on your own case, so I've passed your question to the care team.",
     "request_human": "I've asked the care team to get in touch with you.",
-    "emergency": "I've also alerted the care team that this is urgent. Please don't wait for their reply.",
     REPEATED_FALLBACK_REASON: "I've passed your question to the care team.",
 }
 APPENDED = "I've added this to your open request, so the care team will see it too."
@@ -31,14 +35,18 @@ FAILED = ("Sorry, I couldn't pass your question to the care team automatically. 
           "kidney care team directly. If someone is very unwell, call {emergency} now.")
 OFFLINE = ("I couldn't reach the care team's queue just now, but your request is saved and will reach "
            "them automatically. The team will follow up.")
+OFFLINE_URGENT = ("I couldn't reach the care team's queue just now. Your request is saved and will reach "
+                  "them marked urgent, but please don't wait for a reply: call {emergency} now.")
+CALL_NOW = "Please don't wait for a reply here: call {emergency} now."
+ALERTED = " and alerted the on-call team"
 
 
-def escalation_reason(tracker: Tracker) -> Text:
+def escalation_reason(tracker: Tracker) -> str:
     intent = queue.latest_intent(tracker)
     return intent if intent in ESCALATION_INTENTS else REPEATED_FALLBACK_REASON
 
 
-def triggering_message(tracker: Tracker, reason: Text) -> Text:
+def triggering_message(tracker: Tracker, reason: str) -> str:
     """What staff should read first: the user's words, or the misunderstood ones for a fallback."""
     if reason != REPEATED_FALLBACK_REASON:
         return tracker.latest_message.get("text") or ""
@@ -48,47 +56,118 @@ def triggering_message(tracker: Tracker, reason: Text) -> Text:
     return "\n".join(misunderstood[-2:]) or (tracker.latest_message.get("text") or "")
 
 
-def request_id(tracker: Tracker) -> Optional[Text]:
+def request_id(tracker: Tracker) -> str | None:
     """Rasa's id of the user message (a uuid), so a retried action (a replica died mid-message)
     cannot append the same message to the ticket twice; None lets the outbox make a random one."""
     return tracker.latest_message.get("message_id") or None
 
 
-class ActionEscalateToHuman(Action):
-    def name(self) -> Text:
+def clinic_time(moment: datetime) -> str:
+    """E.g. "Monday 7 December at 08:00 (Europe/London time)"."""
+    zone = getattr(moment.tzinfo, "key", None) or moment.tzname() or "clinic"
+    return f"{moment:%A} {moment.day} {moment:%B} at {moment:%H:%M} ({zone} time)"
+
+
+def when_someone_reads_it(handoff: Handoff) -> str:
+    if handoff.is_staffed():
+        return "A member of the care team will see it as soon as they can."
+    upcoming = handoff.next_staffed_time()
+    if upcoming is None:
+        return "The care team is not in right now, and no staffed hours are set for this chat."
+    return (f"The care team is not in right now; the next time a person will see it is "
+            f"{clinic_time(upcoming)}.")
+
+
+def alert_kind(reason: str, created: bool, priority_before: str | None, staffed: bool) -> str | None:
+    """Which on-call alert this escalation calls for (None: none)."""
+    if reason == EMERGENCY_INTENT:
+        if created:
+            return "urgent_new"
+        return "urgent_raised" if priority_before != "urgent" else None
+    return "out_of_hours_new" if created and not staffed else None
+
+
+class ActionEscalateToHuman(UsesHandoff, Action):
+    def name(self) -> str:
         return "action_escalate_to_human"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[EventType]:
+                  domain: dict[str, Any]) -> list[EventType]:
         reason = escalation_reason(tracker)
+        in_form = tracker.active_loop.get("name") == FORM
+        if reason != EMERGENCY_INTENT and is_exit_phrase(tracker.latest_message.get("text") or ""):
+            # "stop", "cancel", "never mind" alone end something; they are never a question.
+            dispatcher.utter_message(response="utter_anything_else")
+            return []
+        # An emergency ends a waiting contact form: nobody in trouble should be kept typing.
+        closing = [ActiveLoop(None), SlotSet("requested_slot", None), *reset_contact_slots()] \
+            if reason == EMERGENCY_INTENT and in_form else []
+        return await self._escalate(dispatcher, tracker, reason, in_form) + closing
+
+    async def _escalate(self, dispatcher: CollectingDispatcher, tracker: Tracker, reason: str,
+                        in_form: bool) -> list[EventType]:
+        handoff = self.handoff
+        emergency_number = handoff.settings.emergency_number
         request = EscalationRequest(
             conversation_id=tracker.sender_id, channel=queue.channel_of(tracker),
             sender_id=tracker.sender_id, reason=reason, message=triggering_message(tracker, reason),
             request_id=request_id(tracker))
         try:
-            outcome = escalate(queue.store(), queue.outbox(), request)
+            priority_before = await self._priority_before(handoff, tracker, reason)
+            outcome = await handoff.escalate(request)
         except Exception:  # the one message a patient must never be left without
             logger.exception("Escalation failed for a %s request", reason)
-            dispatcher.utter_message(text=FAILED.format(emergency=get_settings().emergency_number))
+            dispatcher.utter_message(text=FAILED.format(emergency=emergency_number))
             return []
 
         if outcome.queued_offline:
-            dispatcher.utter_message(text=f"{OPENING[reason]} {OFFLINE}")
+            text = OFFLINE_URGENT.format(emergency=emergency_number) if reason == EMERGENCY_INTENT \
+                else f"{OPENING[reason]} {OFFLINE}"
+            dispatcher.utter_message(text=text)
             return []
-        ticket = outcome.result.ticket
-        if not outcome.result.created:
+        ticket, created = outcome.result.ticket, outcome.result.created
+        staffed = handoff.is_staffed()
+        kind = alert_kind(reason, created, priority_before, staffed)
+        alerted = kind is not None and await self._alert(handoff, ticket, kind)
+
+        if reason == EMERGENCY_INTENT:
+            marked = "I've marked your request as urgent" if created else \
+                "I've added this to your open request and marked it urgent"
+            dispatcher.utter_message(text=f"{marked}{ALERTED if alerted else ''}. "
+                                          f"{when_someone_reads_it(handoff)} "
+                                          f"{CALL_NOW.format(emergency=emergency_number)}")
+            return []
+        if not created:
             dispatcher.utter_message(text=APPENDED)
             return []
-
-        hours = queue.staffed_hours()
-        if hours.is_staffed():
+        if staffed:
             dispatcher.utter_message(text=f"{OPENING[reason]} A member of the care team will join this "
                                           "chat here as soon as they can. Your earlier messages are "
                                           "shared with them.")
             return []
-        when = f" (they are available {hours.describe()})" if hours.describe() else ""
-        dispatcher.utter_message(text=f"{OPENING[reason]} The care team is not in right now{when}, "
-                                      "so they will answer as soon as they are back.")
-        if ticket.contact_details or tracker.active_loop.get("name") == CONTACT_FORM:
+        on_call = " I've also let the on-call team know." if alerted else ""
+        dispatcher.utter_message(text=f"{OPENING[reason]} {when_someone_reads_it(handoff)}{on_call} They "
+                                      "will answer as soon as they can.")
+        if ticket.contact_details or in_form:
             return []
-        return [FollowupAction(CONTACT_FORM)]
+        return [FollowupAction(FORM)]
+
+    @staticmethod
+    async def _priority_before(handoff: Handoff, tracker: Tracker, reason: str) -> str | None:
+        """The open ticket's priority before an emergency, to tell a new one from a raised one."""
+        if reason != EMERGENCY_INTENT:
+            return None
+        try:
+            ticket = await handoff.open_ticket_for(tracker.sender_id)
+        except HandoffError:
+            return None  # the database is down: escalate() queues it offline, no alert to send
+        return None if ticket is None else ticket.priority
+
+    @staticmethod
+    async def _alert(handoff: Handoff, ticket: TicketView, kind: str) -> bool:
+        """True only when an alert destination accepted the alert."""
+        try:
+            return (await handoff.alert(ticket, kind)).accepted
+        except Exception:
+            logger.exception("On-call alert (%s) for ticket #%d failed", kind, ticket.id)
+            return False

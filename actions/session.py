@@ -5,26 +5,31 @@ while staff still have the conversation) starts a new session still paused, with
 disclaimer: Rasa's `SessionStarted` resets the pause, and the bot would answer in the middle of
 the care team's conversation.
 """
-from typing import Any, Dict, List, Text
+from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, ConversationPaused, EventType, SessionStarted
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.settings import Settings, get_settings
+
 DISCLAIMER = (
     "Hi, I'm the FSGS information assistant. I share general, sourced information about FSGS. "
     "I am not a doctor and I can't advise on your own case: for that, I can pass your question to "
-    "the care team. If someone is very unwell right now, call your local emergency number "
-    "(911 in the US, 999 in the UK, 112 in the EU).")
+    "the care team. If someone is very unwell right now, call {emergency_number}.")
 
 
 class ActionSessionStart(Action):
-    def name(self) -> Text:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings
+
+    def name(self) -> str:
         return "action_session_start"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[EventType]:
+                  domain: dict[str, Any]) -> list[EventType]:
         if tracker.is_paused():
             return [SessionStarted(), ConversationPaused(), ActionExecuted("action_listen")]
-        dispatcher.utter_message(text=DISCLAIMER)
+        dispatcher.utter_message(text=DISCLAIMER.format(
+            emergency_number=(self._settings or get_settings()).emergency_number))
         return [SessionStarted(), ActionExecuted("action_listen")]

@@ -41,9 +41,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.channels import rest  # noqa: E402
 from bot.handoff.outbox import Outbox  # noqa: E402
-from bot.intents import ESCALATION_INTENTS  # noqa: E402
 from bot.handoff.store import HandoffStore  # noqa: E402
+from bot.intents import ESCALATION_INTENTS  # noqa: E402
 from bot.settings import PROJECT_ROOT, Settings  # noqa: E402
 
 # Answers to the bot's own questions: out of context they rightly get no reply.
@@ -77,6 +78,7 @@ class UserLog:
 
     conversation_id: str
     channel: str
+    sender: str = ""                                    # REST: the id posted (its own namespace)
     sent: List[str] = field(default_factory=list)       # messages the server accepted
     unanswered: int = 0                                 # socket.io: accepted, no reply came
     received: List[str] = field(default_factory=list)   # reply texts, in order
@@ -123,7 +125,7 @@ async def rest_user(session: aiohttp.ClientSession, url: str, log: UserLog, text
         started = time.monotonic()
         try:
             async with session.post(f"{url}/webhooks/rest/webhook",
-                                    json={"sender": log.conversation_id, "message": text}) as response:
+                                    json={"sender": log.sender, "message": text}) as response:
                 if response.status != 200:
                     log.errors[f"http {response.status}"] += 1
                     continue
@@ -181,7 +183,9 @@ async def run_load(url: str, users: int, messages: int, socketio_share: float = 
     rng = random.Random(seed)
     pools = message_pools()
     socket_users = round(users * socketio_share)
-    logs = [UserLog(uuid.uuid4().hex, "socketio" if i < socket_users else "rest") for i in range(users)]
+    ids = [uuid.uuid4().hex for _ in range(users)]
+    logs = [UserLog(id_, "socketio") if i < socket_users else
+            UserLog(rest.conversation_id(id_), "rest", sender=id_) for i, id_ in enumerate(ids)]
     timeout = aiohttp.ClientTimeout(total=180)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0)) as session:
         started = time.monotonic()
@@ -220,7 +224,8 @@ async def run_growth(url: str, messages: int = 400, block: int = 20, seed: int =
     latency, in order (a turn that re-reads the whole history gets slower as it grows)."""
     rng = random.Random(seed)
     questions = message_pools()["question"]
-    log = UserLog(f"growth-{uuid.uuid4().hex[:8]}", "rest")
+    sender = f"growth-{uuid.uuid4().hex[:8]}"
+    log = UserLog(rest.conversation_id(sender), "rest", sender=sender)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=180)) as session:
         await rest_user(session, url, log, [rng.choice(questions) for _ in range(messages)])
     if log.errors or len(log.latencies) != messages:
@@ -388,12 +393,13 @@ def print_ratios(measured: Dict[str, object], args: argparse.Namespace) -> None:
               f"{measured['growth']:.2f} (target <= 1.50)")
 
 
-async def push_delivery(url: str, token: str, users: int = 20, pushes: int = 5) -> Tuple[int, int, List[float]]:
-    """Socket.io users spread over the replicas; staff messages pushed through Rasa's HTTP API
-    (any replica). Returns (delivered, pushed, push-to-socket latencies)."""
-    from bot.handoff.delivery import RasaClient
+async def push_delivery(url: str, api_url: str, token: str, users: int = 20,
+                        pushes: int = 5) -> Tuple[int, int, List[float]]:
+    """Socket.io users spread over the replicas (`url`); staff messages pushed through Rasa's HTTP
+    API (`api_url`, any replica). Returns (delivered, pushed, push-to-socket latencies)."""
+    from bot.rasa_api import RasaClient
 
-    rasa = RasaClient(url, token)
+    rasa = RasaClient(api_url, token)
     clients, inboxes = [], []
     for _ in range(users):
         client, inbox, session = socketio.AsyncClient(reconnection=False), asyncio.Queue(), uuid.uuid4().hex
@@ -425,6 +431,7 @@ async def push_delivery(url: str, token: str, users: int = 20, pushes: int = 5) 
 
 def bench_push(args: argparse.Namespace, measured: Dict[str, object]) -> bool:
     """Staff pushes to socket.io users with and without python-socketio's Redis manager."""
+    from bot.cli import ha
     from tests.support.ha import fresh_postgres_database, start_ha
 
     for redis in (True, False):
@@ -432,7 +439,8 @@ def bench_push(args: argparse.Namespace, measured: Dict[str, object]) -> bool:
             running = start_ha(Path(var), db, **({} if redis else {"REDIS_URL": ""}))
             try:
                 delivered, pushed, lat = asyncio.run(push_delivery(
-                    running.settings.rasa_url, running.settings.rasa_auth_token))
+                    running.settings.rasa_url, ha.rasa_api_url(running.stack),
+                    running.settings.rasa_auth_token))
             finally:
                 running.stack.stop()
         median = f", median push-to-socket {statistics.median(lat) * 1000:.0f} ms" if lat else ""

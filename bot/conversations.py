@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from bot.handoff.store import StoreUnavailable
 from bot.tracker_snapshots import delete_snapshots
 
-EVENTS = sa.table("events", sa.column("id"), sa.column("sender_id"), sa.column("timestamp"),
-                  sa.column("data"))
+EVENTS = sa.table("events", sa.column("id"), sa.column("sender_id"), sa.column("type_name"),
+                  sa.column("timestamp"), sa.column("data"))
 
 
 class TrackerEvents:
@@ -54,6 +54,19 @@ class TrackerEvents:
                 return 0
             delete_snapshots(connection, [conversation_id])
             return connection.execute(sa.delete(EVENTS).where(EVENTS.c.sender_id == conversation_id)).rowcount
+
+    def paused(self) -> List[str]:
+        """Conversations whose bot is paused now: their latest pause, resume or restart event is
+        a pause (Rasa answers nobody there until a resume)."""
+        kinds = ("pause", "resume", "restart")
+        latest = (sa.select(sa.func.max(EVENTS.c.id)).where(EVENTS.c.type_name.in_(kinds))
+                  .group_by(EVENTS.c.sender_id))
+        query = sa.select(EVENTS.c.sender_id).where(EVENTS.c.id.in_(latest),
+                                                    EVENTS.c.type_name == "pause")
+        with self._connection() as connection:
+            if not _has_events(connection):
+                return []
+            return list(connection.execute(query).scalars())
 
     def purge_idle(self, before: datetime) -> int:
         """Delete conversations whose newest event is older than `before`; returns how many."""

@@ -11,8 +11,8 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Mapping, Optional
-from urllib.parse import urlsplit
+from typing import Dict, Mapping, Optional, Tuple
+from urllib.parse import unquote, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +37,90 @@ def _persistent_secret(var_dir: Path, name: str) -> str:
     path.write_text(value)
     path.chmod(0o600)
     return value
+
+
+def _region(raw: str) -> str:
+    region = raw.strip().upper()
+    if len(region) != 2 or not region.isalpha():
+        raise ValueError(f"PHONE_DEFAULT_REGION must be a two-letter country code such as GB or US, "
+                         f"got {raw!r}")
+    return region
+
+
+SMTP_SECURITY = {"smtp": "none", "smtp+starttls": "starttls", "smtps": "tls"}
+SMTP_DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    """Where alert e-mail goes, from `SMTP_URL`: `smtp://host:port` (plain), `smtp+starttls://`
+    (STARTTLS required) or `smtps://` (TLS from the start); `user:password@` logs in."""
+
+    host: str
+    port: int
+    security: str                  # one of SMTP_SECURITY's values
+    username: Optional[str]
+    password: Optional[str]
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """On-call alerts for urgent tickets (bot/alerts): nothing is sent unless a destination is set."""
+
+    smtp: Optional[SmtpServer]
+    smtp_ca_file: Optional[str]        # extra CA bundle to trust (a private mail relay's CA)
+    email_from: str
+    email_to: Tuple[str, ...]
+    webhook_url: Optional[str]
+    out_of_hours: bool                 # also alert for every ticket opened outside staffed hours
+    timeout_seconds: float             # per destination and attempt; never holds an action longer
+    retry_seconds: int                 # first retry delay, doubled per attempt, capped at an hour
+    max_attempts: int
+
+    @property
+    def configured(self) -> bool:
+        return bool((self.smtp and self.email_to) or self.webhook_url)
+
+
+def _smtp_server(raw: str) -> Optional[SmtpServer]:
+    if not raw.strip():
+        return None
+    url = urlsplit(raw.strip())
+    security = SMTP_SECURITY.get(url.scheme)
+    if security is None or not url.hostname:
+        raise ValueError(f"SMTP_URL must look like smtp://host:25, smtp+starttls://user:pass@host:587 "
+                         f"or smtps://host:465, got scheme {url.scheme!r}")
+    if url.username and security == "none":
+        raise ValueError("SMTP_URL has a login but no TLS: use smtp+starttls:// or smtps:// so the "
+                         "password is never sent in clear")
+    return SmtpServer(host=url.hostname, port=url.port or SMTP_DEFAULT_PORTS[security],
+                      security=security, username=unquote(url.username) if url.username else None,
+                      password=unquote(url.password) if url.password else None)
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _alert_settings(env: Mapping[str, str]) -> AlertSettings:
+    webhook = env.get("ALERT_WEBHOOK_URL", "").strip() or None
+    if webhook and urlsplit(webhook).scheme not in {"http", "https"}:
+        raise ValueError("ALERT_WEBHOOK_URL must be an http(s):// URL")
+    return AlertSettings(
+        smtp=_smtp_server(env.get("SMTP_URL", "")),
+        smtp_ca_file=env.get("SMTP_CA_FILE") or None,
+        email_from=env.get("ALERT_EMAIL_FROM") or "fsgs-assistant@localhost",
+        email_to=tuple(a.strip() for a in env.get("ALERT_EMAIL_TO", "").split(",") if a.strip()),
+        webhook_url=webhook,
+        out_of_hours=env.get("ALERT_OUT_OF_HOURS", "").lower() in {"1", "true", "yes"},
+        timeout_seconds=_float(env, "ALERT_TIMEOUT_SECONDS", 5.0),
+        retry_seconds=_int(env, "ALERT_RETRY_SECONDS", 30),
+        max_attempts=_int(env, "ALERT_MAX_ATTEMPTS", 10),
+    )
 
 
 @dataclass(frozen=True)
@@ -70,6 +154,15 @@ class Settings:
     slack_signing_secret: Optional[str]
     slack_api_base: str
     staff_email: Optional[str]
+    phone_default_region: str
+    console_base_url: str
+    alerts: AlertSettings
+    # Where the console and `fsgs-bot handoff` call Rasa's HTTP API; RASA_URL unless set (run-ha
+    # serves the API on a loopback-only port, never through the public one).
+    rasa_api_url: str
+    # The web process runs the periodic jobs (bot/background.py); off only for tests that need a
+    # console whose queue nothing else touches.
+    background_jobs: bool = True
 
     def rasa_environment(self) -> Dict[str, str]:
         """Variables that `endpoints.yml` and `credentials.yml` interpolate for the Rasa process."""
@@ -119,13 +212,14 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     rasa_port = _int(env, "RASA_PORT", 5005)
     action_port = _int(env, "ACTION_PORT", 5055)
     web_port = _int(env, "WEB_PORT", 8000)
+    rasa_url = env.get("RASA_URL") or f"http://127.0.0.1:{rasa_port}"
     return Settings(
         var_dir=var_dir,
         host=host,
         rasa_port=rasa_port,
         action_port=action_port,
         web_port=web_port,
-        rasa_url=env.get("RASA_URL") or f"http://127.0.0.1:{rasa_port}",
+        rasa_url=rasa_url,
         action_server_url=env.get("ACTION_SERVER_URL") or f"http://127.0.0.1:{action_port}",
         rasa_auth_token=env.get("RASA_AUTH_TOKEN") or _persistent_secret(var_dir, "rasa_auth_token"),
         database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'handoff.db'}",
@@ -154,6 +248,13 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
         slack_api_base=env.get("SLACK_API_BASE", "https://slack.com/api/"),
         staff_email=env.get("FSGS_STAFF") or None,  # who `fsgs-bot handoff` acts as (or --as)
+        # How a phone number typed without a country code is read (ISO 3166 code, e.g. GB, US, DE).
+        phone_default_region=_region(env.get("PHONE_DEFAULT_REGION") or "GB"),
+        # Where staff open the console; links in alerts point here.
+        console_base_url=(env.get("CONSOLE_BASE_URL") or f"http://127.0.0.1:{web_port}").rstrip("/"),
+        alerts=_alert_settings(env),
+        background_jobs=env.get("FSGS_BACKGROUND_JOBS", "1").lower() not in {"0", "false", "no", "off"},
+        rasa_api_url=env.get("RASA_API_URL") or rasa_url,
     )
 
 

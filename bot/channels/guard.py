@@ -20,6 +20,7 @@ from typing import Any, Awaitable, Callable, Deque, Dict, Optional
 
 from rasa.core.channels.channel import UserMessage
 
+from bot.channels.handoff_watch import watch_handoff
 from bot.channels.payloads import neutralise_injection
 from bot.settings import Settings, get_settings
 
@@ -119,6 +120,7 @@ def guard_messages(on_new_message: Handler, settings: Optional[Settings] = None,
     """`on_new_message` behind the size and rate limits (wrap it in an input channel's blueprint)."""
     settings = settings or get_settings()
     limiter = limiter or rate_limiter(settings)
+    on_new_message = watch_handoff(on_new_message)  # red flags still answered while staff hold the chat
 
     async def guarded(message: UserMessage) -> Any:
         key = f"{message.input_channel}:{message.sender_id}"

@@ -5,8 +5,9 @@ the channel is still named "slack"):
 - A bad or stale signature gets 401 (Rasa: 400) before anything else; oversized or malformed
   payloads get 4xx, never 5xx (Rasa answers 500 to interactive payloads it does not read).
 - Slack redelivers an event it believes was lost (`X-Slack-Retry-Num`) and Rasa answers each copy
-  unless the reason is `http_timeout`. Events are deduplicated by `event_id` whatever the reason.
-  The record is kept in this process: with several Rasa replicas, route Slack to one of them.
+  unless the reason is `http_timeout`. Events are deduplicated by `event_id` whatever the reason,
+  for an hour; the record is in Redis when REDIS_URL is set (nginx sends a retry to any replica),
+  otherwise in this process (`bot.seen`).
 - Messages are posted without the legacy `as_user` flag, which current Slack apps are refused for.
 - The Web API base URL is configurable (SLACK_API_BASE: GovSlack, or a fake Web API in tests).
 - A reply goes where the user wrote: in a direct message it stays in the conversation (threaded only
@@ -17,8 +18,6 @@ the channel is still named "slack"):
 from __future__ import annotations
 
 import json
-import time
-from collections import OrderedDict
 from http import HTTPStatus
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
@@ -30,29 +29,12 @@ from sanic.response import HTTPResponse
 
 from bot.channels import webhooks
 from bot.channels.guard import guard_messages
+from bot.seen import seen_ids
+from bot.settings import get_settings
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
-
-
-class RecentIds:
-    """Ids seen within `ttl` seconds (Slack retries for minutes), at most `max_size` of them."""
-
-    def __init__(self, ttl: float = 3600.0, max_size: int = 50_000) -> None:
-        self.ttl = ttl
-        self.max_size = max_size
-        self._seen: "OrderedDict[str, float]" = OrderedDict()
-
-    def first_time(self, key: str) -> bool:
-        """Record `key`; False if it was already seen."""
-        now = time.monotonic()
-        while self._seen and (len(self._seen) >= self.max_size
-                              or next(iter(self._seen.values())) < now - self.ttl):
-            self._seen.popitem(last=False)
-        if key in self._seen:
-            return False
-        self._seen[key] = now
-        return True
+EVENT_MEMORY_SECONDS = 3600  # Slack retries for minutes
 
 
 class SlackOutput(slack.SlackBot):
@@ -83,7 +65,7 @@ class SlackInput(slack.SlackInput):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.api_base: Optional[Text] = None  # None: slack_sdk's default, https://slack.com/api/
-        self._seen_events = RecentIds()
+        self._seen_events = seen_ids(get_settings(), "slack-events", EVENT_MEMORY_SECONDS)
 
     def get_output_channel(self, channel: Optional[Text] = None,
                            thread_id: Optional[Text] = None) -> SlackOutput:
@@ -117,7 +99,7 @@ class SlackInput(slack.SlackInput):
             if payload.get("type") == "url_verification":
                 return response.json({"challenge": payload.get("challenge")})
             event_id = payload.get("event_id")
-            if event_id and not self._seen_events.first_time(str(event_id)):
+            if event_id and not await self._seen_events.first_time(str(event_id)):
                 return response.text("Already handled.", headers={"X-Slack-No-Retry": "1"})
         elif content_type == FORM:
             payload = json.loads(request.form["payload"][0])

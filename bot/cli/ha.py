@@ -40,11 +40,16 @@ class Layout:
     rasa_ports: List[int]
     action_ports: List[int]
     web_port: int
+    rasa_api_port: int  # loopback only: Rasa's HTTP API is never on the public port
 
     @classmethod
     def on_free_ports(cls, settings: Settings, replicas: int = 2, action_servers: int = 2) -> "Layout":
         return cls(settings, [free_port() for _ in range(replicas)],
-                   [free_port() for _ in range(action_servers)], free_port())
+                   [free_port() for _ in range(action_servers)], free_port(), free_port())
+
+    @property
+    def rasa_api_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_api_port}"
 
 
 def free_port() -> int:
@@ -67,7 +72,8 @@ def nginx_config(layout: Layout, prefix: Path, log_dir: Path) -> str:
     fields = {
         "prefix": str(prefix), "log_dir": str(log_dir), "host": settings.host,
         "rasa_port": settings.rasa_port, "action_port": settings.action_port,
-        "web_port": settings.web_port, "rasa_servers": _servers(layout.rasa_ports),
+        "web_port": settings.web_port, "rasa_api_port": layout.rasa_api_port,
+        "rasa_servers": _servers(layout.rasa_ports),
         "action_servers": _servers(layout.action_ports), "web_backend": f"127.0.0.1:{layout.web_port}",
         "actions_down_response": body,
     }
@@ -109,7 +115,8 @@ def ha_services(layout: Layout, credentials: Path, log_dir: Path,
         services.append(dataclasses.replace(launcher.rasa_server(backend, credentials, model),
                                             name=f"rasa-{index}"))
     web = dataclasses.replace(settings, web_port=layout.web_port)
-    services.append(dataclasses.replace(launcher.web_server(web), env={"WEB_PORT": str(layout.web_port)}))
+    services.append(dataclasses.replace(launcher.web_server(web), env={
+        "WEB_PORT": str(layout.web_port), "RASA_API_URL": layout.rasa_api_url}))
     services.append(nginx_service(layout, log_dir))
     return services
 
@@ -142,11 +149,18 @@ def _run_ha(args: argparse.Namespace) -> int:
     return serve(stack, lambda: _summary(settings, stack), timeout=300)
 
 
+def rasa_api_url(stack: launcher.Stack) -> str:
+    """Where the console of a `ha_stack` reaches Rasa's HTTP API (loopback only)."""
+    return stack.service("web").env["RASA_API_URL"]
+
+
 def _summary(settings: Settings, stack: launcher.Stack) -> str:
     backends = "\n".join(f"  {s.name:<10} {s.health_url}" for s in stack.services if s.name != "nginx")
     return (f"\nFSGS assistant (high availability) is running; Ctrl-C stops everything.\n"
             f"Through nginx:\n"
-            f"  REST webhook, socket.io, Rasa HTTP API  {settings.rasa_url}\n"
+            f"  REST, Telegram, Slack webhooks, socket.io  {settings.rasa_url}\n"
+            f"  Rasa HTTP API (loopback only)            {rasa_api_url(stack)} (RASA_API_URL for "
+            f"`fsgs-bot handoff`)\n"
             f"  staff console                           http://127.0.0.1:{settings.web_port}/console\n"
             f"  action servers (for the replicas)       {settings.action_server_url}\n"
             f"Backends (logs in {stack.log_dir}):\n{backends}\n")

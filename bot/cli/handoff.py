@@ -22,6 +22,7 @@ from bot.handoff.desk import StaffDesk
 from bot.handoff.models import ACTIVE_STATUSES, STATUSES, utcnow
 from bot.handoff.outbox import Outbox
 from bot.handoff.store import HandoffError, HandoffStore, StoreUnavailable
+from bot.rasa_api import staff_desk
 from bot.settings import get_settings
 
 USAGE_ERROR, UNAVAILABLE = 2, 1
@@ -115,7 +116,7 @@ def _staff(args: argparse.Namespace) -> str:
 
 
 def _desk(store: HandoffStore) -> StaffDesk:
-    return StaffDesk.from_settings(get_settings(), store)
+    return staff_desk(get_settings(), store)
 
 
 def _jsonable(value):

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Optional
 
 from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Index,
-                        Integer, String, Text, text)
+                        Integer, String, Text, UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, registry
 from sqlalchemy.types import TypeDecorator
 
@@ -22,6 +22,8 @@ PRIORITIES = ("urgent", "normal")
 STATUSES = ("open", "claimed", "resolved")
 ACTIVE_STATUSES = ("open", "claimed")
 ROLES = ("staff", "admin")
+ALERT_KINDS = ("urgent_new", "urgent_raised", "out_of_hours_new")
+ALERT_STATUSES = ("pending", "sent", "failed", "cancelled")
 
 mapper_registry = registry()
 Base = mapper_registry.generate_base()
@@ -115,7 +117,8 @@ class Note(Base):
 
 
 class StaffMessage(Base):
-    """A staff reply; `delivered_at` stays NULL until the user's channel has received it."""
+    """A staff reply; `delivered_at` stays NULL until the user's channel has received it, and
+    `handed_over_at` is set while one sender is delivering it (see `HandoffStore.claim_pending`)."""
 
     __tablename__ = "handoff_staff_messages"
     __table_args__ = (Index("ix_handoff_staff_messages_pending", "conversation_id", "delivered_at"),)
@@ -128,6 +131,7 @@ class StaffMessage(Base):
     text: Mapped[str] = Column(Text, nullable=False)
     created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False)
     delivered_at: Mapped[Optional[datetime]] = Column(UTCDateTime)
+    handed_over_at: Mapped[Optional[datetime]] = Column(UTCDateTime)
 
 
 class StaffUser(Base):
@@ -154,3 +158,34 @@ class ChangeCounter(Base):
 
     id: Mapped[int] = Column(Integer, primary_key=True)
     value: Mapped[int] = Column(BigInteger, nullable=False)
+
+
+class Alert(Base):
+    """One on-call alert for one ticket to one destination ("email" or "webhook") and its outcome.
+
+    Unique per (ticket, kind, destination), so a retried action never pages twice; `next_attempt_at`
+    is also the lease a sender takes before trying, so two processes never send the same alert.
+    """
+
+    __tablename__ = "handoff_alerts"
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({', '.join(repr(k) for k in ALERT_KINDS)})", name="ck_alert_kind"),
+        CheckConstraint(f"status IN ({', '.join(repr(s) for s in ALERT_STATUSES)})",
+                        name="ck_alert_status"),
+        UniqueConstraint("ticket_id", "kind", "destination", name="uq_handoff_alerts_once"),
+        Index("ix_handoff_alerts_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = Column(ForeignKey("handoff_tickets.id", ondelete="CASCADE"),
+                                     nullable=False, index=True)
+    kind: Mapped[str] = Column(String(32), nullable=False)
+    destination: Mapped[str] = Column(String(16), nullable=False)
+    target: Mapped[str] = Column(String(500), nullable=False)     # shown to staff; never a secret
+    status: Mapped[str] = Column(String(16), nullable=False)
+    attempts: Mapped[int] = Column(Integer, nullable=False)
+    created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False)
+    last_attempt_at: Mapped[Optional[datetime]] = Column(UTCDateTime)
+    next_attempt_at: Mapped[Optional[datetime]] = Column(UTCDateTime)
+    sent_at: Mapped[Optional[datetime]] = Column(UTCDateTime)
+    last_error: Mapped[Optional[str]] = Column(String(500))

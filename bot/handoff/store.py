@@ -13,9 +13,9 @@ import re
 import threading
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -25,8 +25,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.handoff.models import (ACTIVE_STATUSES, REASONS, ROLES, STATUSES, ChangeCounter, Note,
-                                StaffMessage, StaffUser, Ticket, TicketEvent, utcnow)
+from bot.handoff.models import (ACTIVE_STATUSES, ALERT_KINDS, REASONS, ROLES, STATUSES, Alert,
+                                ChangeCounter, Note, StaffMessage, StaffUser, Ticket, TicketEvent,
+                                utcnow)
 from bot.settings import get_settings
 
 MAX_TEXT_CHARS = 5000          # notes, staff messages; longer user messages are truncated
@@ -35,6 +36,9 @@ ID_LIMITS = {"conversation_id": 255, "channel": 64, "sender_id": 255}   # column
 SQLITE_BUSY_TIMEOUT_S = 30     # how long a SQLite writer waits for the lock before giving up
 PG_CONNECT_TIMEOUT_S = 5       # an unreachable server fails fast so the outbox can take over
 APPEND_ATTEMPTS = 5            # open_or_append retries after losing a race on the unique index
+# A delivery claim older than this is void: its holder died between claiming and delivering.
+# Far above a delivery's longest legitimate run (a REST request behind nginx's 120 s timeout).
+HANDOVER_LEASE = timedelta(minutes=5)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 BOT, SYSTEM = "bot", "system"
@@ -150,6 +154,22 @@ class StaffView:
     role: str
     active: bool
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class AlertView:
+    id: int
+    ticket_id: int
+    kind: str
+    destination: str
+    target: str
+    status: str
+    attempts: int
+    created_at: datetime
+    last_attempt_at: Optional[datetime]
+    next_attempt_at: Optional[datetime]
+    sent_at: Optional[datetime]
+    last_error: Optional[str]
 
 
 @dataclass(frozen=True)
@@ -374,6 +394,30 @@ class HandoffStore:
         session.flush()
         return EscalationResult(_view(TicketView, ticket), created=created)
 
+    def append_during_handoff(self, conversation_id: str, channel: str, message: str,
+                              request_id: Optional[str] = None) -> Optional[TicketView]:
+        """Add a message the patient wrote while staff hold the chat (the bot is paused, so no
+        escalation runs) to the conversation's active ticket; None if it has none. Idempotent
+        per `request_id` (Rasa's message id)."""
+        _text(conversation_id, "conversation_id", ID_LIMITS["conversation_id"])
+        with self._write() as session:
+            if request_id is not None and session.execute(select(TicketEvent.id).where(
+                    TicketEvent.request_id == _text(request_id, "request_id", 64))).first():
+                return None
+            ticket = session.execute(
+                select(Ticket).where(Ticket.conversation_id == conversation_id,
+                                     Ticket.status.in_(ACTIVE_STATUSES)).with_for_update()
+            ).scalar_one_or_none()
+            if ticket is None:
+                return None
+            ticket.last_user_message = _clean(message)[:MAX_TEXT_CHARS]
+            ticket.message_count += 1
+            ticket.channel = _text(channel, "channel", ID_LIMITS["channel"])
+            self._record(session, ticket, BOT, "appended",
+                         f"message {ticket.message_count} (during handoff)", request_id=request_id)
+            session.flush()
+            return _view(TicketView, ticket)
+
     # -- reading -----------------------------------------------------------------------------
 
     def get(self, ticket_id: int) -> TicketView:
@@ -402,6 +446,21 @@ class HandoffStore:
                 select(Ticket).where(Ticket.status.in_(tuple(statuses)))
                 .order_by(urgent_first, Ticket.created_at, Ticket.id).limit(limit)).scalars()
             return [_view(TicketView, row) for row in rows]
+
+    def unread_counts(self, ticket_ids: Sequence[int]) -> Dict[int, int]:
+        """Patient messages added to each ticket since staff last claimed or replied to it."""
+        staff_seen = (select(TicketEvent.ticket_id, func.max(TicketEvent.id).label("last"))
+                      .where(TicketEvent.kind.in_(("claimed", "staff_message")),
+                             TicketEvent.ticket_id.in_(list(ticket_ids)))
+                      .group_by(TicketEvent.ticket_id).subquery())
+        with self._read() as session:
+            rows = session.execute(
+                select(TicketEvent.ticket_id, func.count())
+                .outerjoin(staff_seen, staff_seen.c.ticket_id == TicketEvent.ticket_id)
+                .where(TicketEvent.kind == "appended", TicketEvent.ticket_id.in_(list(ticket_ids)),
+                       TicketEvent.id > func.coalesce(staff_seen.c.last, 0))
+                .group_by(TicketEvent.ticket_id)).all()
+        return {ticket_id: count for ticket_id, count in rows}
 
     def counts(self) -> dict:
         """Ticket numbers per status, plus `urgent_open`: urgent tickets nobody has claimed."""
@@ -464,13 +523,17 @@ class HandoffStore:
                 self._record(session, ticket, staff, "reassigned", f"{previous} -> {to_staff}", now)
             return _view(TicketView, ticket)
 
-    def resolve(self, ticket_id: int, staff: str) -> TicketView:
+    def resolve(self, ticket_id: int, staff: str, farewell: Optional[str] = None) -> TicketView:
+        """Close a ticket; `farewell` is stored as the last staff message in the same transaction,
+        so a retried resolve never says goodbye twice."""
         staff = _email(staff)
         with self._write() as session:
             ticket = self._locked(session, ticket_id)
             if ticket.status == "resolved":
                 raise InvalidTransition(f"ticket #{ticket_id} is already resolved")
             now = utcnow()
+            if farewell is not None:
+                self._add_staff_message(session, ticket, staff, _text(farewell, "message"), now)
             ticket.status, ticket.resolved_at = "resolved", now
             self._record(session, ticket, staff, "resolved", "", now)
             return _view(TicketView, ticket)
@@ -501,13 +564,16 @@ class HandoffStore:
             ticket = self._locked(session, ticket_id)
             if ticket.status == "resolved":
                 raise InvalidTransition(f"ticket #{ticket_id} is resolved; reopen it to reply")
-            now = utcnow()
-            message = StaffMessage(ticket_id=ticket.id, conversation_id=ticket.conversation_id,
-                                   author=staff, text=text, created_at=now)
-            session.add(message)
-            session.flush()
-            self._record(session, ticket, staff, "staff_message", f"message #{message.id}", now)
-            return _view(StaffMessageView, message)
+            return self._add_staff_message(session, ticket, staff, text, utcnow())
+
+    def _add_staff_message(self, session: Session, ticket: Ticket, staff: str, text: str,
+                           now: datetime) -> StaffMessageView:
+        message = StaffMessage(ticket_id=ticket.id, conversation_id=ticket.conversation_id,
+                               author=staff, text=text, created_at=now)
+        session.add(message)
+        session.flush()
+        self._record(session, ticket, staff, "staff_message", f"message #{message.id}", now)
+        return _view(StaffMessageView, message)
 
     def mark_delivered(self, message_id: int) -> StaffMessageView:
         """Note that the user's channel received a staff message (idempotent)."""
@@ -530,6 +596,52 @@ class HandoffStore:
                 StaffMessage.conversation_id == conversation_id,
                 StaffMessage.delivered_at.is_(None)).order_by(StaffMessage.id)).scalars()
             return [_view(StaffMessageView, row) for row in rows]
+
+    def claim_pending(self, conversation_id: str,
+                      lease: timedelta = HANDOVER_LEASE) -> List[StaffMessageView]:
+        """Claim a conversation's undelivered staff messages for one delivery, oldest first.
+
+        [] when none wait, or when another sender holds a live claim on any of them (it delivers
+        them, in order). The rows are locked while claimed, so of two concurrent claimers exactly
+        one gets the messages. The holder then calls `mark_delivered` for each message that went
+        out and `release` for the rest."""
+        if not self.pending_messages(conversation_id):
+            return []  # the common case (a REST user writing), without a write transaction
+        with self._write() as session:
+            now = utcnow()
+            rows = session.execute(select(StaffMessage).where(
+                StaffMessage.conversation_id == conversation_id,
+                StaffMessage.delivered_at.is_(None)).order_by(StaffMessage.id)
+                .with_for_update()).scalars().all()
+            if any(row.handed_over_at is not None and row.handed_over_at > now - lease
+                   for row in rows):
+                return []
+            for row in rows:
+                row.handed_over_at = now
+            return [_view(StaffMessageView, row) for row in rows]
+
+    def release(self, message_ids: Sequence[int]) -> None:
+        """Give claimed messages back undelivered (their delivery failed): they are pending again."""
+        if not message_ids:
+            return
+        with self._write() as session:
+            session.execute(update(StaffMessage).where(
+                StaffMessage.id.in_(list(message_ids)), StaffMessage.delivered_at.is_(None))
+                .values(handed_over_at=None))
+
+    def conversations_with_pending(self, lease: timedelta = HANDOVER_LEASE,
+                                   limit: int = 500) -> List[str]:
+        """Conversations with staff messages that wait for delivery and that nobody is delivering,
+        longest waiting first (the background push retry)."""
+        stale = utcnow() - lease
+        with self._read() as session:
+            rows = session.execute(
+                select(StaffMessage.conversation_id).where(
+                    StaffMessage.delivered_at.is_(None),
+                    (StaffMessage.handed_over_at.is_(None)) | (StaffMessage.handed_over_at < stale))
+                .group_by(StaffMessage.conversation_id)
+                .order_by(func.min(StaffMessage.id)).limit(limit)).scalars()
+            return list(rows)
 
     def add_note(self, ticket_id: int, staff: str, text: str) -> NoteView:
         """An internal note (never shown to the user); allowed on resolved tickets too."""
@@ -574,10 +686,90 @@ class HandoffStore:
     def _delete_tickets(self, which) -> int:
         with self._write() as session:
             ids = list(session.execute(which).scalars())
-            for child in (TicketEvent, Note, StaffMessage):
+            for child in (TicketEvent, Note, StaffMessage, Alert):
                 session.execute(delete(child).where(child.ticket_id.in_(ids)))
             session.execute(delete(Ticket).where(Ticket.id.in_(ids)))
             return len(ids)
+
+    # -- on-call alerts (bot/alerts sends them; the store keeps each one's outcome) ------------
+
+    def start_alerts(self, ticket_id: int, kind: str, destinations: Sequence[Tuple[str, str]],
+                     lease_until: datetime) -> Tuple[List[AlertView], List[AlertView]]:
+        """Record a first attempt of alert `kind` for each (destination, target) and lease it to
+        the caller until `lease_until`; returns (new alerts to send now, ones recorded earlier)."""
+        if kind not in ALERT_KINDS:
+            raise InvalidInput(f"unknown alert kind {kind!r}; one of {ALERT_KINDS}")
+        with self._write() as session:
+            ticket = self._locked(session, ticket_id)   # row lock: concurrent callers take turns
+            earlier = {a.destination: a for a in session.execute(select(Alert).where(
+                Alert.ticket_id == ticket.id, Alert.kind == kind)).scalars()}
+            now, fresh = utcnow(), []
+            for destination, target in destinations:
+                if destination not in earlier:
+                    fresh.append(Alert(ticket_id=ticket.id, kind=kind, destination=destination,
+                                       target=target[:500], status="pending", attempts=1,
+                                       created_at=now, last_attempt_at=now,
+                                       next_attempt_at=lease_until))
+            session.add_all(fresh)
+            session.flush()
+            return ([_view(AlertView, a) for a in fresh],
+                    [_view(AlertView, a) for a in earlier.values()])
+
+    def urgent_without_alert(self, since: datetime, limit: int = 50) -> List[Tuple[TicketView, str]]:
+        """Active urgent tickets changed since `since` that have no urgent alert record yet (an
+        emergency replayed from the outbox, or a caller that never alerted), each with the kind
+        it needs: urgent_raised if it was raised, else urgent_new."""
+        alerted = select(Alert.ticket_id).where(Alert.kind.in_(("urgent_new", "urgent_raised")))
+        raised = select(TicketEvent.ticket_id).where(
+            TicketEvent.kind == "appended", TicketEvent.detail.like("%priority raised to urgent%"))
+        with self._read() as session:
+            rows = session.execute(
+                select(Ticket, Ticket.id.in_(raised)).where(
+                    Ticket.status.in_(ACTIVE_STATUSES), Ticket.priority == "urgent",
+                    Ticket.updated_at >= since, Ticket.id.not_in(alerted))
+                .order_by(Ticket.id).limit(limit)).all()
+            return [(_view(TicketView, ticket), "urgent_raised" if was_raised else "urgent_new")
+                    for ticket, was_raised in rows]
+
+    def take_due_alerts(self, now: datetime, lease_until: datetime,
+                        limit: int = 50) -> List[Tuple[AlertView, TicketView]]:
+        """Lease pending alerts whose retry time has come (one more attempt each) with their
+        tickets; alerts of tickets resolved meanwhile are cancelled instead."""
+        with self._write() as session:
+            due = session.execute(
+                select(Alert).where(Alert.status == "pending", Alert.next_attempt_at <= now)
+                .order_by(Alert.next_attempt_at, Alert.id).limit(limit)
+                .with_for_update(skip_locked=True)).scalars().all()
+            taken = []
+            for alert in due:
+                ticket = session.get(Ticket, alert.ticket_id)
+                if ticket.status == "resolved":
+                    alert.status, alert.next_attempt_at = "cancelled", None
+                    continue
+                alert.attempts += 1
+                alert.last_attempt_at, alert.next_attempt_at = now, lease_until
+                taken.append((_view(AlertView, alert), _view(TicketView, ticket)))
+            return taken
+
+    def finish_alert_attempt(self, alert_id: int, error: Optional[str] = None,
+                             retry_at: Optional[datetime] = None) -> AlertView:
+        """Record an attempt's outcome: sent (no `error`), pending until `retry_at`, or failed."""
+        with self._write() as session:
+            alert = session.execute(select(Alert).where(Alert.id == alert_id).with_for_update()
+                                    ).scalar_one_or_none()
+            if alert is None:
+                raise InvalidInput(f"no alert #{alert_id}")
+            if error is None:
+                alert.status, alert.sent_at, alert.next_attempt_at = "sent", utcnow(), None
+            else:
+                alert.status = "pending" if retry_at is not None else "failed"
+                alert.next_attempt_at, alert.last_error = retry_at, _clean(error)[:500]
+            return _view(AlertView, alert)
+
+    def alerts_for(self, ticket_id: int) -> List[AlertView]:
+        with self._read() as session:
+            return [_view(AlertView, a) for a in session.execute(
+                select(Alert).where(Alert.ticket_id == ticket_id).order_by(Alert.id)).scalars()]
 
     # -- staff accounts (the web console hashes passwords; the store only keeps hashes) --------
 

@@ -37,7 +37,7 @@ async def add_staff(request: Request):
             raise accounts.AccountError("The two passwords are not the same.")
         address, role = accounts.normalise_email(email), accounts.check_role(role)
         password_hash = await to_thread(accounts.hash_password, form.get("password") or "")
-        request.app.ctx.submitted.accept(form.get("form_id"))
+        await request.app.ctx.submitted.accept(form.get("form_id"))
         await to_thread(request.app.ctx.store.add_staff, address, password_hash, role)
     except (accounts.AccountError, InvalidInput) as exc:
         return await _page(request, 422, str(exc), email, role)

@@ -14,8 +14,11 @@ from sanic import Request, Sanic, response
 from sanic.exceptions import SanicException
 from sanic.handlers import ErrorHandler
 
+from bot import background
 from bot.handoff.desk import StaffDesk
+from bot.handoff.outbox import Outbox
 from bot.handoff.store import HandoffStore, StoreUnavailable, TicketNotFound
+from bot.rasa_api import staff_desk
 from bot.settings import Settings, get_settings
 from bot.web import admin, auth, console, security, widget
 from bot.web.events import ChangeFeed
@@ -62,18 +65,30 @@ def create_app(settings: Optional[Settings] = None, store: Optional[HandoffStore
     signer = security.Signer(settings.secret_key)
     app.ctx.settings = settings
     app.ctx.store = store
-    app.ctx.desk = desk or StaffDesk.from_settings(settings, store)
+    app.ctx.desk = desk or staff_desk(settings, store)
+    app.ctx.outbox = Outbox(settings.outbox_dir)
     app.ctx.signer = signer
     app.ctx.sessions = security.SessionCodec(signer)
     app.ctx.revoked = auth.RevokedSessions()
     app.ctx.throttle = LoginThrottle()
-    app.ctx.submitted = SubmittedForms()
+    app.ctx.submitted = SubmittedForms(settings)
     app.ctx.templates = build_environment()
     app.ctx.unanswered = UnansweredReport(settings.tracker_store_url)
 
     @app.before_server_start
     async def start_feed(app: Sanic, _loop) -> None:
         app.ctx.feed = ChangeFeed(store.last_change_id)  # needs the server's event loop
+
+    if settings.background_jobs:
+        @app.after_server_start
+        async def start_background(app: Sanic, _loop) -> None:
+            app.ctx.background = background.Runner(
+                background.standard_jobs(settings, app.ctx.desk), background.leader_lock(settings))
+            app.ctx.background.start()
+
+        @app.before_server_stop
+        async def stop_background(app: Sanic, _loop) -> None:
+            await app.ctx.background.stop()
 
     app.register_middleware(auth.guard, "request")
     app.register_middleware(auth.finish, "response")

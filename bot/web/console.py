@@ -35,6 +35,17 @@ DONE_MESSAGES = {
     "reopened": "Ticket reopened.",
 }
 
+# What a failed call to Rasa means for each action (see bot.handoff.desk for the orders).
+_KEPT = ("The assistant (Rasa) could not be reached: {}. The message is saved and is sent "
+         "automatically as soon as the assistant answers again.")
+RASA_DOWN = {
+    "claimed": ("The ticket is yours, but the assistant (Rasa) could not be reached, so it may "
+                "still answer the patient: {}. Claim again in a moment to pause it."),
+    "replied": _KEPT,
+    "resolved": ("Nothing changed: the assistant (Rasa) could not be reached to take the "
+                 "conversation back: {}. The ticket stays claimed; resolve again in a moment."),
+}
+
 
 def _ticket_id(raw: str) -> int:
     if not raw.isdigit() or len(raw) > 12:
@@ -49,7 +60,9 @@ async def _queue_context(request: Request) -> dict:
     tickets = await to_thread(store.list_tickets, statuses, limit)
     if resolved:
         tickets.sort(key=lambda t: t.resolved_at, reverse=True)
-    return dict(tickets=tickets, counts=await to_thread(store.counts), resolved_view=resolved)
+    unread = {} if resolved else await to_thread(store.unread_counts, [t.id for t in tickets])
+    return dict(tickets=tickets, counts=await to_thread(store.counts), resolved_view=resolved,
+                offline_waiting=len(await to_thread(request.app.ctx.outbox.pending)), unread=unread)
 
 
 @bp.get("/console")
@@ -65,6 +78,18 @@ async def queue_fragment(request: Request):
     return response.json({"html": html, "counts": context["counts"],
                           "tickets": [{"id": t.id, "priority": t.priority, "reason": t.reason,
                                        "channel": t.channel} for t in context["tickets"]]})
+
+
+@bp.get("/console/attention.json", ctx_api=True)
+async def attention(request: Request):
+    """What every console page needs to notice urgent tickets: the active urgent ones (new or
+    raised, claimed or not) and how many nobody has claimed yet."""
+    store = request.app.ctx.store
+    tickets = await to_thread(store.list_tickets, ("open", "claimed"), 500)
+    counts = await to_thread(store.counts)
+    return response.json({"urgent_open": counts["urgent_open"],
+                          "tickets": [{"id": t.id, "priority": t.priority, "status": t.status,
+                                       "reason": t.reason, "channel": t.channel} for t in tickets]})
 
 
 @bp.get("/console/events", ctx_api=True)
@@ -101,6 +126,7 @@ async def _ticket_context(request: Request, ticket_id: int) -> dict:
         staff_list = [s for s in await to_thread(ctx.store.list_staff) if s.active]
     return dict(ticket=history.ticket, history=history, transcript=transcript,
                 transcript_error=transcript_error, staff_list=staff_list,
+                alerts=await to_thread(ctx.store.alerts_for, ticket_id),
                 max_chars=MAX_TEXT_CHARS, new_form_id=ctx.submitted.new_id)
 
 
@@ -121,7 +147,7 @@ async def ticket_live(request: Request, raw_id: str):
     context = await _ticket_context(request, _ticket_id(raw_id))
     templates = request.app.ctx.templates
     return response.json({part: templates.get_template(f"_{part}.html").render(**context)
-                          for part in ("transcript", "trail")}
+                          for part in ("transcript", "trail", "alerts")}
                          | {"state": _live_state(context["ticket"])})
 
 
@@ -140,9 +166,7 @@ async def _act(request: Request, raw_id: str, done: str, action, drafts: Optiona
     except InvalidInput as exc:
         status, error = 422, f"Nothing changed: {exc}."
     except DeliveryError as exc:
-        status, error = 502, (f"The ticket was updated, but the assistant (Rasa) could not be "
-                              f"reached, so the patient has not been told yet: {exc}. Messages "
-                              f"are kept and delivered on the next successful action.")
+        status, error = 502, RASA_DOWN.get(done, _KEPT).format(exc)
     except StoreUnavailable:
         status, error = 503, "The ticket database cannot be reached; nothing changed. Try again."
     context = await _ticket_context(request, ticket_id)
@@ -154,8 +178,8 @@ def _form_text(request: Request, name: str, what: str) -> str:
     return text_field(request.form, name, what, MAX_TEXT_CHARS)
 
 
-def _accept_once(request: Request) -> None:
-    request.app.ctx.submitted.accept(request.form.get("form_id"))
+async def _accept_once(request: Request) -> None:
+    await request.app.ctx.submitted.accept(request.form.get("form_id"))
 
 
 @bp.post("/console/tickets/<raw_id>/claim")
@@ -167,7 +191,7 @@ async def claim(request: Request, raw_id: str):
 async def reply(request: Request, raw_id: str):
     async def send(ticket_id: int, staff: str):
         text = _form_text(request, "text", "reply")
-        _accept_once(request)
+        await _accept_once(request)
         await request.app.ctx.desk.reply(ticket_id, staff, text)
     return await _act(request, raw_id, "replied", send,
                       drafts={"reply": request.form.get("text") or ""})
@@ -182,7 +206,7 @@ async def resolve(request: Request, raw_id: str):
 async def add_note(request: Request, raw_id: str):
     async def note(ticket_id: int, staff: str):
         text = _form_text(request, "text", "note")
-        _accept_once(request)
+        await _accept_once(request)
         await to_thread(request.app.ctx.store.add_note, ticket_id, staff, text)
     return await _act(request, raw_id, "noted", note,
                       drafts={"note": request.form.get("text") or ""})

@@ -7,8 +7,10 @@ message twice. Claim and resolve need no id: a repeated one is an invalid transi
 from __future__ import annotations
 
 import secrets
-from collections import OrderedDict
 from typing import Mapping, Optional
+
+from bot.seen import seen_ids
+from bot.settings import Settings
 
 
 class FormError(ValueError):
@@ -28,22 +30,21 @@ def text_field(form: Mapping, name: str, what: str, limit: int) -> str:
 
 
 class SubmittedForms:
-    """Remembers the last `capacity` form ids this process accepted."""
+    """Form ids already accepted, for a day: in Redis when REDIS_URL is set (a double click may
+    reach two console processes), else in this process (`bot.seen`)."""
 
-    def __init__(self, capacity: int = 10_000):
-        self.capacity = capacity
-        self._seen: "OrderedDict[str, None]" = OrderedDict()
+    MEMORY_SECONDS = 24 * 3600
+
+    def __init__(self, settings: Settings):
+        self._seen = seen_ids(settings, "form-ids", self.MEMORY_SECONDS)
 
     @staticmethod
     def new_id() -> str:
         return secrets.token_urlsafe(12)
 
-    def accept(self, form_id: Optional[str]) -> None:
+    async def accept(self, form_id: Optional[str]) -> None:
         if not form_id or len(form_id) > 64:
             raise FormError("The form is missing its id; reload the page and try again.", 400)
-        if form_id in self._seen:
+        if not await self._seen.first_time(form_id):
             raise FormError("This form was already submitted (sent twice?); it was not repeated.",
                             409)
-        self._seen[form_id] = None
-        if len(self._seen) > self.capacity:
-            self._seen.popitem(last=False)

@@ -1,6 +1,6 @@
 import pytest
 
-from bot.settings import load_settings
+from bot.settings import SmtpServer, load_settings
 
 
 def test_embedded_defaults_keep_everything_under_var(tmp_path):
@@ -36,3 +36,39 @@ def test_production_stores_come_from_urls(tmp_path):
 def test_a_bad_port_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="RASA_PORT"):
         load_settings({"FSGS_VAR_DIR": str(tmp_path), "RASA_PORT": "five"})
+
+
+def test_smtp_url_gives_security_port_and_login(tmp_path):
+    def smtp(url):
+        return load_settings({"FSGS_VAR_DIR": str(tmp_path), "SMTP_URL": url}).alerts.smtp
+
+    assert smtp("smtp://127.0.0.1:1025") == SmtpServer("127.0.0.1", 1025, "none", None, None)
+    assert smtp("smtp+starttls://me%40clinic.org:p%3Ass@mail.clinic.org") == \
+        SmtpServer("mail.clinic.org", 587, "starttls", "me@clinic.org", "p:ss")
+    assert smtp("smtps://relay") == SmtpServer("relay", 465, "tls", None, None)
+    assert smtp("") is None
+
+
+@pytest.mark.parametrize("env, error", [
+    ({"SMTP_URL": "http://mail:25"}, "SMTP_URL must look like"),
+    ({"SMTP_URL": "smtp://"}, "SMTP_URL must look like"),
+    ({"SMTP_URL": "smtp://user:pass@mail:25"}, "no TLS"),
+    ({"ALERT_WEBHOOK_URL": "ftp://hooks/x"}, "ALERT_WEBHOOK_URL"),
+    ({"ALERT_TIMEOUT_SECONDS": "soon"}, "ALERT_TIMEOUT_SECONDS"),
+])
+def test_bad_alert_settings_are_clear_errors(tmp_path, env, error):
+    with pytest.raises(ValueError, match=error):
+        load_settings({"FSGS_VAR_DIR": str(tmp_path), **env})
+
+
+def test_alerts_are_configured_only_with_a_destination(tmp_path):
+    def alerts(**env):
+        return load_settings({"FSGS_VAR_DIR": str(tmp_path), **env}).alerts
+
+    assert not alerts().configured
+    assert not alerts(SMTP_URL="smtp://mail").configured          # nobody to send to
+    assert alerts(SMTP_URL="smtp://mail", ALERT_EMAIL_TO="a@x.org, b@x.org").email_to == \
+        ("a@x.org", "b@x.org")
+    assert alerts(ALERT_WEBHOOK_URL="https://hooks.slack.com/services/T/B/X").configured
+    assert load_settings({"FSGS_VAR_DIR": str(tmp_path), "CONSOLE_BASE_URL": "https://c.org/"}
+                         ).console_base_url == "https://c.org"

@@ -7,8 +7,10 @@ import uuid
 
 import pytest
 
-from bot.handoff.desk import CLOSED_TEXT, JOINED_TEXT, StaffDesk
+from bot.channels.rest import conversation_id
+from bot.handoff.desk import CLOSED_TEXT, JOINED_TEXT
 from bot.handoff.store import HandoffStore
+from bot.rasa_api import staff_desk
 from tests.support.users import SocketUser
 
 pytestmark = pytest.mark.slow
@@ -29,12 +31,12 @@ def test_personal_advice_opens_one_ticket_and_a_repeat_appends(stack, store):
     replies = stack.rest(user, "should I stop taking my prednisone? my face is so puffy")
     assert any("can't advise on your own case" in r for r in replies)
     assert any("care team" in r for r in replies)
-    [ticket] = tickets_for(store, user)
+    [ticket] = tickets_for(store, conversation_id(user))
     assert (ticket.reason, ticket.priority, ticket.channel) == ("personal_advice", "normal", "rest")
 
     replies = stack.rest(user, "can I take ibuprofen for my headache with my kidney disease")
     assert any("added this to your open request" in r for r in replies)
-    [ticket] = tickets_for(store, user)
+    [ticket] = tickets_for(store, conversation_id(user))
     assert ticket.message_count == 2
 
 
@@ -43,7 +45,10 @@ def test_emergency_says_seek_urgent_care_first_then_opens_an_urgent_ticket(stack
     replies = stack.rest(user, "my son has chest pain and he can't breathe properly")
     answer = [r for r in replies if "Hi, I'm the FSGS information assistant" not in r]
     assert "seek urgent care now" in answer[0]
-    [ticket] = tickets_for(store, user)
+    assert answer[-1].startswith("I've marked your request as urgent.")
+    assert "alerted" not in answer[-1]  # no alert destination configured: never claim one
+    assert f"call {stack.settings.emergency_number} now" in answer[-1]
+    [ticket] = tickets_for(store, conversation_id(user))
     assert (ticket.reason, ticket.priority) == ("emergency", "urgent")
 
 
@@ -52,9 +57,9 @@ def test_two_misunderstandings_offer_a_person_and_accepting_escalates(stack, sto
     assert any("say it another way" in r for r in stack.rest(user, "blorp zzzqx wibble"))
     assert any("pass your question to a member of the care team" in r
                for r in stack.rest(user, "flibber jabber quux"))
-    assert tickets_for(store, user) == []
+    assert tickets_for(store, conversation_id(user)) == []
     stack.rest(user, "yes please")
-    [ticket] = tickets_for(store, user)
+    [ticket] = tickets_for(store, conversation_id(user))
     assert ticket.reason == "repeated_fallback"
     assert "flibber jabber quux" in ticket.first_message
 
@@ -62,16 +67,17 @@ def test_two_misunderstandings_offer_a_person_and_accepting_escalates(stack, sto
 def test_rest_user_gets_staff_reply_the_next_time_they_write(stack, store):
     user = new_user()
     stack.rest(user, "I want to talk to a nurse please")
-    [ticket] = tickets_for(store, user)
-    desk = StaffDesk.from_settings(stack.settings, store)
+    [ticket] = tickets_for(store, conversation_id(user))
+    desk = staff_desk(stack.settings, store)
     asyncio.run(desk.claim(ticket.id, NURSE))
     asyncio.run(desk.reply(ticket.id, NURSE, "Hello, this is Sam from the kidney clinic."))
-    assert [m.delivered_at for m in store.pending_messages(user)] == [None, None]
+    assert [m.delivered_at for m in store.pending_messages(conversation_id(user))] == [None, None]
 
     replies = stack.rest(user, "are you there?")
     assert replies == [f"Care team: {JOINED_TEXT}", "Care team: Hello, this is Sam from the kidney clinic."]
-    assert store.pending_messages(user) == []
-    user_texts = [e.get("text") for e in stack.tracker(user)["events"] if e["event"] == "user"]
+    assert store.pending_messages(conversation_id(user)) == []
+    user_texts = [e.get("text") for e in stack.tracker(conversation_id(user))["events"]
+                  if e["event"] == "user"]
     assert "are you there?" in user_texts
 
 
@@ -85,13 +91,13 @@ def test_staff_reply_reaches_socketio_user_while_paused_and_bot_answers_after_re
         [ticket] = tickets_for(store, user.session_id)
         assert ticket.channel == "socketio"
 
-        desk = StaffDesk.from_settings(stack.settings, store)
+        desk = staff_desk(stack.settings, store)
         await desk.claim(ticket.id, NURSE)
         joined = await user.next_message()
         assert joined == {"text": JOINED_TEXT, "from_care_team": True, "staff_name": "Care team"}
 
         await user.say("hello? is someone there?")
-        await _until_recorded(desk, user.session_id, "hello? is someone there?")  # ... but records
+        await _until_recorded(stack, user.session_id, "hello? is someone there?")  # ... but records
 
         await desk.reply(ticket.id, NURSE, "Hi, I'm Alex, a renal nurse. Let's look at that together.")
         # Paused, the bot stays quiet: the first thing after the user's message is the staff reply
@@ -113,11 +119,11 @@ def test_staff_reply_reaches_socketio_user_while_paused_and_bot_answers_after_re
     asyncio.run(scenario())
 
 
-async def _until_recorded(desk, conversation_id: str, text: str, timeout: float = 60) -> None:
+async def _until_recorded(stack, conversation_id: str, text: str, timeout: float = 60) -> None:
     """Wait until Rasa has stored the user's message (it is saved after the turn is handled)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        events = (await desk.rasa.tracker(conversation_id))["events"]
+        events = (await asyncio.to_thread(stack.tracker, conversation_id))["events"]
         if text in [e.get("text") for e in events if e["event"] == "user"]:
             return
         assert asyncio.get_running_loop().time() < deadline, f"{text!r} never recorded"

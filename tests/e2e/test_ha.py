@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from bench.load import audit, run_load
-from bot.cli.ha import actions_down_text
+from bot.channels.rest import conversation_id
+from bot.cli.ha import actions_down_text, rasa_api_url
 from bot.handoff.outbox import Outbox
 from bot.handoff.store import HandoffStore
 from tests.e2e.test_escalation import SocketUser
@@ -76,14 +77,14 @@ def test_load_through_both_replicas_loses_nothing(ha):
 
 def test_staff_messages_reach_a_socket_whichever_replica_takes_the_push(ha):
     """Rasa's HTTP API request lands on either replica; Redis carries the emit to the socket."""
-    from bot.handoff.delivery import RasaClient
+    from bot.rasa_api import RasaClient
 
     async def scenario():
         user = SocketUser(ha.settings.rasa_url)
         await user.connect()
         await user.say("hello")
         await user.drain(quiet_for=2)
-        rasa = RasaClient(ha.settings.rasa_url, ha.settings.rasa_auth_token)
+        rasa = RasaClient(rasa_api_url(ha.stack), ha.settings.rasa_auth_token)
         for i in range(6):
             await rasa.push(user.session_id, f"staff message {i}", "Care team")
         received = [(await user.next_message(timeout=20))["text"] for _ in range(6)]
@@ -110,13 +111,13 @@ def test_action_servers_down_users_get_a_graceful_reply_and_escalate_once_back(h
             ha.stack.kill(name)
         replies = texts(post(ha, user, ESCALATION))
         assert actions_down_text(ha.settings) in replies
-        assert tickets_for(store, user) == []
+        assert tickets_for(store, conversation_id(user)) == []
     finally:
         for name in names:
             ha.stack.restart(name)
     replies = texts(post(ha, user, ESCALATION))
     assert any("passed your question to the care team" in r for r in replies), replies
-    [ticket] = tickets_for(store, user)
+    [ticket] = tickets_for(store, conversation_id(user))
     assert ticket.message_count == 1
 
 

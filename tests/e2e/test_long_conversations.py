@@ -9,9 +9,11 @@ import uuid
 
 import pytest
 
+from bot.channels.rest import conversation_id
 from bot.handoff.delivery import CARE_TEAM_LABEL
-from bot.handoff.desk import CLOSED_TEXT, JOINED_TEXT, StaffDesk
+from bot.handoff.desk import CLOSED_TEXT, JOINED_TEXT
 from bot.handoff.store import HandoffStore
+from bot.rasa_api import staff_desk
 from bot.tracker_store import MAX_TURNS
 from tests.support.stack import start_stack
 
@@ -29,7 +31,7 @@ def closed_clinic(tmp_path_factory):
 
 
 def open_ticket(stack, user):
-    return HandoffStore.from_url(stack.settings.database_url).open_ticket_for(user)
+    return HandoffStore.from_url(stack.settings.database_url).open_ticket_for(conversation_id(user))
 
 
 def test_the_bot_stays_silent_at_message_400_of_a_handoff(closed_clinic):
@@ -37,8 +39,7 @@ def test_the_bot_stays_silent_at_message_400_of_a_handoff(closed_clinic):
     assert any("care team" in r for r in closed_clinic.rest(user, "I need to speak with a nurse"))
     closed_clinic.rest(user, "no")  # no contact detail: the conversation stays in the queue
     ticket = open_ticket(closed_clinic, user)
-    desk = StaffDesk.from_settings(closed_clinic.settings, HandoffStore.from_url(
-        closed_clinic.settings.database_url))
+    desk = staff_desk(closed_clinic.settings, HandoffStore.from_url(closed_clinic.settings.database_url))
     asyncio.run(desk.claim(ticket.id, NURSE))  # pauses the conversation
     assert closed_clinic.rest(user, "hello?") == [f"{CARE_TEAM_LABEL}: {JOINED_TEXT}"]
     for n in range(2, 400):
@@ -49,7 +50,7 @@ def test_the_bot_stays_silent_at_message_400_of_a_handoff(closed_clinic):
     replies = closed_clinic.rest(user, "what is FSGS?")
     assert replies[0] == f"{CARE_TEAM_LABEL}: {CLOSED_TEXT}"
     assert any("Source:" in r for r in replies[1:])
-    recorded = closed_clinic.tracker(user)["events"]
+    recorded = closed_clinic.tracker(conversation_id(user))["events"]
     assert sum(1 for e in recorded if e["event"] == "user") == 403  # every message kept
 
 

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from bot.channels.rest import conversation_id
 from bot.handoff.store import HandoffStore
 from bot.launcher import BIN
 from tests.support.stack import start_stack
@@ -23,7 +24,7 @@ def closed_clinic(tmp_path_factory):
 
 
 def only_ticket(stack, user):
-    return HandoffStore.from_url(stack.settings.database_url).open_ticket_for(user)
+    return HandoffStore.from_url(stack.settings.database_url).open_ticket_for(conversation_id(user))
 
 
 def test_contact_detail_is_stored_only_with_consent(closed_clinic):
@@ -36,12 +37,12 @@ def test_contact_detail_is_stored_only_with_consent(closed_clinic):
     assert any("doesn't look like a phone number" in r for r in replies)
     assert only_ticket(closed_clinic, user).contact_details is None
 
-    replies = closed_clinic.rest(user, "+44 7700 900123")
-    assert any("Do you agree that we store this contact detail" in r for r in replies)
+    replies = closed_clinic.rest(user, "+44 7911 123456")
+    assert any("Do you agree that we store +447911123456" in r for r in replies)
     replies = closed_clinic.rest(user, "/affirm")
-    assert any("will contact you at +44 7700 900123" in r for r in replies)
+    assert any("will contact you at +447911123456" in r for r in replies)
     ticket = only_ticket(closed_clinic, user)
-    assert (ticket.contact_details, ticket.contact_consent) == ("+44 7700 900123", True)
+    assert (ticket.contact_details, ticket.contact_consent) == ("+447911123456", True)
 
 
 def test_declining_to_share_a_contact_stores_nothing(closed_clinic):
@@ -57,6 +58,7 @@ def test_an_emergency_during_the_contact_form_still_gets_urgent_care_and_an_urge
     closed_clinic.rest(user, "can my daughter have her flu jab while on cyclosporine, is it safe for her")
     replies = closed_clinic.rest(user, "she is coughing up blood now")
     assert any("seek urgent care now" in r for r in replies)
+    assert not any("How should the care team contact you?" in r for r in replies)
     assert only_ticket(closed_clinic, user).priority == "urgent"
 
 
@@ -79,6 +81,6 @@ def test_escalations_survive_a_dead_database_and_are_replayed(tmp_path):
         subprocess.run([str(BIN / "fsgs-bot"), "handoff", "replay"], env=env, check=True)
     store = HandoffStore.from_url(live)
     [ticket] = store.list_tickets()
-    assert (ticket.conversation_id, ticket.reason) == (user, "personal_advice")
+    assert (ticket.conversation_id, ticket.reason) == (conversation_id(user), "personal_advice")
     assert "creatinine of 1.9" in ticket.first_message
     assert list(outbox.glob("*.json")) == []

@@ -16,8 +16,8 @@ import re
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
-from bot.handoff.desk import StaffDesk
 from bot.handoff.store import HandoffStore
+from bot.rasa_api import staff_desk
 from tests.support.browser import DESKTOP, launch_chromium, require_chromium, screenshot, wait_for_ticket
 
 pytestmark = pytest.mark.slow
@@ -98,7 +98,7 @@ def test_patient_chats_reloads_reconnects_and_gets_the_care_teams_reply(stack):
             await chat.get_by_role("button", name="Talk to a person").click()
             ticket = await wait_for_ticket(store, session_id)
             assert ticket.channel == "socketio"
-            await StaffDesk.from_settings(stack.settings, store).reply(ticket.id, NURSE, STAFF_TEXT)
+            await staff_desk(stack.settings, store).reply(ticket.id, NURSE, STAFF_TEXT)
             staff = log.locator(".fsgs-msg--staff", has_text=STAFF_TEXT)
             await expect(staff).to_be_visible(timeout=30_000)
             await expect(staff.locator(".fsgs-label")).to_have_text("Care team")
@@ -137,7 +137,7 @@ def test_care_team_reply_sent_while_the_page_is_closed_is_shown_when_the_patient
             saved = await page.evaluate("sessionStorage.getItem('fsgs-widget')")
             await page.close()  # the patient's socket goes with the page
 
-            message = await StaffDesk.from_settings(stack.settings, store).reply(
+            message = await staff_desk(stack.settings, store).reply(
                 ticket.id, NURSE, LATE_TEXT)
             assert message.delivered_at is not None  # Rasa took it; no browser was listening
 

@@ -26,7 +26,11 @@
 
   function listen(onChange) {
     var source = new EventSource("/console/events");
-    source.addEventListener("change", function (event) { setLiveState("live"); onChange(JSON.parse(event.data)); });
+    source.addEventListener("change", function (event) {
+      setLiveState("live");
+      onChange(JSON.parse(event.data));
+      document.dispatchEvent(new CustomEvent("console:change")); // attention.js: urgent notices
+    });
     source.addEventListener("signed-out", function () { source.close(); window.location.assign("/login"); });
     source.onerror = function () { setLiveState("reconnecting…"); };
     source.onopen = function () { setLiveState("live"); };
@@ -53,8 +57,6 @@
         urgent.classList.toggle("none", !data.counts.urgent_open);
         document.getElementById("open-count").textContent = data.counts.open + " open";
         document.getElementById("claimed-count").textContent = data.counts.claimed + " claimed";
-        document.title = (data.counts.urgent_open ? "(" + data.counts.urgent_open + " urgent) " : "") +
-          document.title.replace(/^\(\d+ urgent\) /, "");
         var current = ids(data.tickets);
         if (known !== null) {
           var fresh = data.tickets.filter(function (t) { return known.indexOf(t.id) < 0; });
@@ -79,6 +81,7 @@
       return getJSON(page.dataset.live).then(function (data) {
         document.getElementById("transcript").innerHTML = data.transcript;
         document.getElementById("trail").innerHTML = data.trail;
+        document.getElementById("alerts").innerHTML = data.alerts;
         if (data.state !== page.dataset.state && !notified) {
           notified = true;
           var notice = document.getElementById("ticket-notice");

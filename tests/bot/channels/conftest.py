@@ -8,8 +8,8 @@ from typing import List
 import pytest
 import requests
 
-from bot.handoff.desk import StaffDesk
 from bot.handoff.store import HandoffStore, TicketView
+from bot.rasa_api import staff_desk
 from tests.fakes.api import SLACK_TEST_TOKEN, TELEGRAM_BOT, TELEGRAM_TOKEN, FakeApi, fake_slack, fake_telegram
 from tests.support.stack import RunningStack, start_stack
 
@@ -59,7 +59,7 @@ def escalated_ticket(stack: RunningStack, conversation_id: str) -> TicketView:
 
 def staff_reply(stack: RunningStack, ticket: TicketView, text: str) -> None:
     """A nurse claims the ticket and answers, through the desk the console uses."""
-    asyncio.run(StaffDesk.from_settings(stack.settings).reply(ticket.id, NURSE, text))
+    asyncio.run(staff_desk(stack.settings).reply(ticket.id, NURSE, text))
 
 
 def post(url: str, **kwargs) -> requests.Response:

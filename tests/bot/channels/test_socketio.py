@@ -54,7 +54,7 @@ def test_a_widget_session_is_kept_across_connections(channels_stack):
     wait_for_user_text(channels_stack, session, "hello")
 
 
-@pytest.mark.parametrize("victim", ["555000111", "U0PATIENT", "../x", None, 42])
+@pytest.mark.parametrize("victim", ["555000111", "U0PATIENT", "rest:patient", "../x", None, 42])
 def test_a_socket_cannot_write_into_another_channels_conversation(channels_stack, victim):
     async def scenario():
         browser = Browser(channels_stack.settings.rasa_url)

@@ -1,4 +1,4 @@
-from bot.handoff.delivery import STAFF_METADATA_KEY, staff_event, transcript_from_events
+from bot.rasa_api import STAFF_METADATA_KEY, staff_event, transcript_from_events
 
 
 def test_socketio_staff_messages_are_custom_payloads_the_widget_can_label():

@@ -316,3 +316,21 @@ def test_one_active_ticket_per_conversation_whatever_the_sequence(tmp_path_facto
         urgent = any(c == t.conversation_id and r == "emergency" for c, r in escalations)
         assert t.priority == ("urgent" if urgent else "normal")
     store.dispose()
+
+
+def test_messages_during_a_handoff_go_onto_the_ticket_once_and_count_as_unread(store):
+    ticket = store.open_or_append(EscalationRequest(
+        conversation_id="held", channel="socketio", sender_id="held", reason="request_human",
+        message="a nurse please")).ticket
+    assert store.append_during_handoff("nobody", "rest", "hello?", "m-0") is None   # no ticket
+    store.claim(ticket.id, "nurse@example.org")
+    assert store.unread_counts([ticket.id]) == {}
+    first = store.append_during_handoff("held", "socketio", "are you still there?", "m-1")
+    assert (first.message_count, first.last_user_message) == (2, "are you still there?")
+    assert store.append_during_handoff("held", "socketio", "are you still there?", "m-1") is None
+    store.append_during_handoff("held", "socketio", "hello??", "m-2")
+    assert store.get(ticket.id).message_count == 3
+    assert store.unread_counts([ticket.id]) == {ticket.id: 2}
+    store.add_staff_message(ticket.id, "nurse@example.org", "Yes, I'm here.")
+    assert store.unread_counts([ticket.id]) == {}
+    assert store.history(ticket.id).events[-2].detail == "message 3 (during handoff)"

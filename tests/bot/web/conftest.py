@@ -118,6 +118,10 @@ class Console:
     tracker_db: Path
     log: Path
 
+    @property
+    def outbox_dir(self) -> Path:
+        return self.tracker_db.parent / "outbox"  # the settings' default, under FSGS_VAR_DIR
+
     def browser(self, email: Optional[str] = None) -> Browser:
         browser = Browser(self.url)
         if email:
@@ -173,7 +177,9 @@ def console(tmp_path_factory) -> Iterator[Console]:
     for email, role in ((ADMIN, "admin"), (NURSE, "staff"), (DOCTOR, "staff")):
         store.add_staff(email, accounts.hash_password(PASSWORD), role)
     try:
-        with FakeRasa() as rasa, web_process(var_dir, RASA_URL=rasa.url,
+        # No background jobs: these tests look at pending messages and Rasa calls as they left
+        # them (tests/bot/test_background.py and tests/e2e cover the jobs).
+        with FakeRasa() as rasa, web_process(var_dir, RASA_URL=rasa.url, FSGS_BACKGROUND_JOBS="0",
                                              TRACKER_STORE_URL=f"sqlite:///{tracker_db}") as url:
             yield Console(url, store, rasa, tracker_db, var_dir / "web.log")
     finally:

@@ -9,7 +9,7 @@ from typing import Iterator
 import pytest
 import requests
 
-from bot.handoff.delivery import STAFF_METADATA_KEY, staff_event
+from bot.rasa_api import STAFF_METADATA_KEY, staff_event
 from tests.bot.web.conftest import NURSE, Console, user_event, web_process
 from tests.support.stack import free_port
 
