@@ -32,7 +32,6 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Tuple
 
 import aiohttp
 import socketio
@@ -53,9 +52,9 @@ ESCALATION_ACTION = "action_escalate_to_human"
 MIX = (("question", 0.78), ("fallback", 0.10), ("escalation", 0.12))
 
 
-def message_pools(path: Path = PROJECT_ROOT / "tests" / "data" / "nlu_holdout.yml") -> Dict[str, List[str]]:
+def message_pools(path: Path = PROJECT_ROOT / "tests" / "data" / "nlu_holdout.yml") -> dict[str, list[str]]:
     """Held-out texts (never trained on) by kind; fallbacks are made-up words."""
-    pools: Dict[str, List[str]] = {"question": [], "escalation": []}
+    pools: dict[str, list[str]] = {"question": [], "escalation": []}
     for block in yaml.safe_load(path.read_text())["nlu"]:
         if block["intent"] in REPLIES_ONLY:
             continue
@@ -67,7 +66,7 @@ def message_pools(path: Path = PROJECT_ROOT / "tests" / "data" / "nlu_holdout.ym
     return pools
 
 
-def script(rng: random.Random, pools: Dict[str, List[str]], messages: int) -> List[str]:
+def script(rng: random.Random, pools: dict[str, list[str]], messages: int) -> list[str]:
     kinds = rng.choices([k for k, _ in MIX], weights=[w for _, w in MIX], k=messages)
     return [rng.choice(pools[kind]) for kind in kinds]
 
@@ -79,20 +78,20 @@ class UserLog:
     conversation_id: str
     channel: str
     sender: str = ""                                    # REST: the id posted (its own namespace)
-    sent: List[str] = field(default_factory=list)       # messages the server accepted
+    sent: list[str] = field(default_factory=list)       # messages the server accepted
     unanswered: int = 0                                 # socket.io: accepted, no reply came
-    received: List[str] = field(default_factory=list)   # reply texts, in order
-    latencies: List[float] = field(default_factory=list)
+    received: list[str] = field(default_factory=list)   # reply texts, in order
+    latencies: list[float] = field(default_factory=list)
     errors: Counter = field(default_factory=Counter)
 
 
 @dataclass
 class LoadResult:
-    users: List[UserLog]
+    users: list[UserLog]
     seconds: float
 
     @property
-    def latencies(self) -> List[float]:
+    def latencies(self) -> list[float]:
         return [x for u in self.users for x in u.latencies]
 
     @property
@@ -120,7 +119,7 @@ class LoadResult:
                 + (f"; {silent} socket.io message(s) without a reply" if silent else ""))
 
 
-async def rest_user(session: aiohttp.ClientSession, url: str, log: UserLog, texts: List[str]) -> None:
+async def rest_user(session: aiohttp.ClientSession, url: str, log: UserLog, texts: list[str]) -> None:
     for text in texts:
         started = time.monotonic()
         try:
@@ -138,7 +137,7 @@ async def rest_user(session: aiohttp.ClientSession, url: str, log: UserLog, text
         log.received += [r.get("text") or "" for r in replies]
 
 
-async def socketio_user(url: str, log: UserLog, texts: List[str], quiet: float = 1.0,
+async def socketio_user(url: str, log: UserLog, texts: list[str], quiet: float = 1.0,
                         reply_timeout: float = 60.0) -> None:
     """Send, time the first reply, collect the rest until `quiet` seconds pass without one."""
     client = socketio.AsyncClient(reconnection=False)
@@ -219,7 +218,7 @@ async def run_parse(url: str, token: str, users: int, messages: int, seed: int =
         return LoadResult(logs, time.monotonic() - started)
 
 
-async def run_growth(url: str, messages: int = 400, block: int = 20, seed: int = 3) -> List[float]:
+async def run_growth(url: str, messages: int = 400, block: int = 20, seed: int = 3) -> list[float]:
     """One user, one REST conversation of `messages` FSGS questions, one at a time: each turn's
     latency, in order (a turn that re-reads the whole history gets slower as it grows)."""
     rng = random.Random(seed)
@@ -233,17 +232,17 @@ async def run_growth(url: str, messages: int = 400, block: int = 20, seed: int =
     return log.latencies
 
 
-def growth_report(latencies: List[float], block: int = 20) -> Tuple[str, float]:
+def growth_report(latencies: list[float], block: int = 20) -> tuple[str, float]:
     """Median latency per block of `block` messages, and last block / first block."""
     medians = [statistics.median(latencies[i:i + block]) for i in range(0, len(latencies), block)]
     line = ", ".join(f"{i * block + 1}-{(i + 1) * block}: {m * 1000:.0f}" for i, m in enumerate(medians))
     return f"median ms per block of {block} messages: {line}", medians[-1] / medians[0]
 
 
-def recorded_events(tracker_store_url: str, conversation_ids: List[str]) -> Dict[str, List[dict]]:
+def recorded_events(tracker_store_url: str, conversation_ids: list[str]) -> dict[str, list[dict]]:
     """The tracker store's events per conversation, read-only (Rasa's own `events` table)."""
     engine = sa.create_engine(tracker_store_url)
-    events: Dict[str, List[dict]] = defaultdict(list)
+    events: dict[str, list[dict]] = defaultdict(list)
     with engine.connect() as connection:
         rows = connection.execute(sa.text(
             "SELECT sender_id, data FROM events WHERE sender_id IN :ids ORDER BY id"
@@ -254,7 +253,7 @@ def recorded_events(tracker_store_url: str, conversation_ids: List[str]) -> Dict
     return events
 
 
-def audit(settings: Settings, result: LoadResult, exact_appends: bool = True) -> List[str]:
+def audit(settings: Settings, result: LoadResult, exact_appends: bool = True) -> list[str]:
     """Problems found in the stores after a run; empty when nothing was lost or duplicated.
     A user who saw no error must have received exactly the replies recorded for them.
     `exact_appends=False` accepts a ticket with more appended messages than recorded escalations:
@@ -278,11 +277,11 @@ def audit(settings: Settings, result: LoadResult, exact_appends: bool = True) ->
         if not (_in_order(user.received, bot) if user.errors else user.received == bot):
             problems.append(f"{user.conversation_id}: received {len(user.received)} replies, tracker "
                             f"has {len(bot)} bot events not matching them")
-        escalations = sum(1 for e in recorded if e["event"] == "action" and e.get("name") == ESCALATION_ACTION)
+        escalations = sum(1 for e in recorded
+                          if e["event"] == "action" and e.get("name") == ESCALATION_ACTION)
         found = tickets.get(user.conversation_id, [])
-        appended_ok = (lambda count: count == escalations) if exact_appends else \
-            (lambda count: count >= escalations)
-        if escalations and (len(found) != 1 or not appended_ok(found[0].message_count)):
+        if escalations and (len(found) != 1 or not _appended_ok(found[0].message_count, escalations,
+                                                                   exact_appends)):
             problems.append(f"{user.conversation_id}: {escalations} escalations, tickets "
                             f"{[(t.id, t.message_count) for t in found]}")
         if not escalations and found:
@@ -290,7 +289,11 @@ def audit(settings: Settings, result: LoadResult, exact_appends: bool = True) ->
     return problems
 
 
-def _in_order(expected: List[str], recorded: List[str]) -> bool:
+def _appended_ok(count: int, escalations: int, exact: bool) -> bool:
+    return count == escalations if exact else count >= escalations
+
+
+def _in_order(expected: list[str], recorded: list[str]) -> bool:
     """`expected` is a subsequence of `recorded` (a message whose answer was lost in transit may
     still have been recorded; nothing answered may be missing)."""
     remaining = iter(recorded)
@@ -332,7 +335,7 @@ def _run_dir(prefix: str) -> Path:
 BENCH_VARIABLES = {"RATE_LIMIT_PER_MINUTE": "1000000"}
 
 
-def bench_ha(args: argparse.Namespace, measured: Dict[str, object]) -> bool:
+def bench_ha(args: argparse.Namespace, measured: dict[str, object]) -> bool:
     from tests.support.ha import fresh_postgres_database, start_ha
 
     ok = True
@@ -352,7 +355,7 @@ def bench_ha(args: argparse.Namespace, measured: Dict[str, object]) -> bool:
     return ok
 
 
-def bench_single(args: argparse.Namespace, measured: Dict[str, object]) -> bool:
+def bench_single(args: argparse.Namespace, measured: dict[str, object]) -> bool:
     from tests.support.stack import start_stack
 
     running = start_stack(_run_dir("fsgs-load-one-"), **BENCH_VARIABLES)
@@ -376,7 +379,7 @@ def bench_single(args: argparse.Namespace, measured: Dict[str, object]) -> bool:
         running.stack.stop()
 
 
-def print_ratios(measured: Dict[str, object], args: argparse.Namespace) -> None:
+def print_ratios(measured: dict[str, object], args: argparse.Namespace) -> None:
     """The performance targets of docs/performance.md, from this run's measurements."""
     single, parse = measured.get("single"), measured.get("parse")
     print("ratios (this run):")
@@ -394,7 +397,7 @@ def print_ratios(measured: Dict[str, object], args: argparse.Namespace) -> None:
 
 
 async def push_delivery(url: str, api_url: str, token: str, users: int = 20,
-                        pushes: int = 5) -> Tuple[int, int, List[float]]:
+                        pushes: int = 5) -> tuple[int, int, list[float]]:
     """Socket.io users spread over the replicas (`url`); staff messages pushed through Rasa's HTTP
     API (`api_url`, any replica). Returns (delivered, pushed, push-to-socket latencies)."""
     from bot.rasa_api import RasaClient
@@ -415,12 +418,12 @@ async def push_delivery(url: str, api_url: str, token: str, users: int = 20,
             inbox.get_nowait()
     sent_at = {}
     for n in range(pushes):
-        for client, session in clients:
+        for _client, session in clients:
             sent_at[(session, n)] = time.monotonic()
             await rasa.push(session, f"staff {n}", "Care team")
     await asyncio.sleep(5)
     latencies = []
-    for (client, session), inbox in zip(clients, inboxes):
+    for (client, session), inbox in zip(clients, inboxes, strict=True):
         while not inbox.empty():
             at, data = inbox.get_nowait()
             n = int(data["text"].split()[-1])
@@ -429,7 +432,7 @@ async def push_delivery(url: str, api_url: str, token: str, users: int = 20,
     return len(latencies), len(sent_at), sorted(latencies)
 
 
-def bench_push(args: argparse.Namespace, measured: Dict[str, object]) -> bool:
+def bench_push(args: argparse.Namespace, measured: dict[str, object]) -> bool:
     """Staff pushes to socket.io users with and without python-socketio's Redis manager."""
     from bot.cli import ha
     from tests.support.ha import fresh_postgres_database, start_ha
@@ -461,7 +464,7 @@ def main() -> int:
     args = parser.parse_args()
     print(f"{args.users} users x {args.messages} messages", flush=True)
     runs = {"ha": bench_ha, "single": bench_single, "push": bench_push}
-    measured: Dict[str, object] = {}
+    measured: dict[str, object] = {}
     ok = [runs[name](args, measured) for name in args.setups]
     print_ratios(measured, args)
     return 0 if all(ok) else 1

@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from pathlib import Path
-from typing import List, Tuple
 
 EVENT_LOOP = "serve_application (rasa/core/run.py"
 WORKER_BUSY = "run (concurrent/futures/thread.py"
-CATEGORIES: List[Tuple[str, str]] = [
+CATEGORIES: list[tuple[str, str]] = [
     ("whole turn (processor.handle_message)", "handle_message (rasa/core/processor.py"),
     ("NLU parse", "parse_message (rasa/core/processor.py"),
     ("tracker load, on the loop (Rasa SQLTrackerStore)", "_retrieve (rasa/core/tracker_store.py"),
@@ -38,7 +37,7 @@ CATEGORIES: List[Tuple[str, str]] = [
 ]
 
 
-def breakdown(path: Path) -> Tuple[int, int, Counter]:
+def breakdown(path: Path) -> tuple[int, int, Counter]:
     loop = workers = 0
     counts: Counter = Counter()
     for line in path.read_text().splitlines():

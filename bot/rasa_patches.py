@@ -13,7 +13,7 @@ Rasa process of this deployment constructs at start-up.
 from __future__ import annotations
 
 import functools
-from typing import Any, Dict, Text
+from typing import Any
 
 from rasa.core.actions import action
 from rasa.shared.constants import DOCS_BASE_URL
@@ -29,7 +29,7 @@ def _response_validator() -> Any:
     return cls(schema)
 
 
-def _validate_action_result(self: action.RemoteAction, result: Dict[Text, Any]) -> bool:
+def _validate_action_result(self: action.RemoteAction, result: dict[str, Any]) -> bool:
     """Rasa's `RemoteAction._validate_action_result` with the validator built once."""
     from jsonschema import exceptions
 

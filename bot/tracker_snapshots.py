@@ -2,7 +2,7 @@
 imports, so privacy tooling (`bot.conversations`) can delete snapshots with their events."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 

@@ -13,11 +13,12 @@ Here a conversation is loaded as a *snapshot* plus a bounded *window* of recent 
   the same recent history as before;
 - the snapshot is the state the events before the window leave behind, written as ordinary
   events prepended to the window: every slot that differs from its initial value, the active
-  loop (with its interrupted/rejected flags), and `ConversationPaused` when staff had paused the
-  conversation. It is computed once every `max_turns - keep_turns` user messages from the
-  tracker already in memory, stored in its own table (`tracker_snapshots`) in the same
-  transaction as the events that triggered it, and only used while it belongs to the current
-  session (a new `session_started` makes Rasa start from scratch, as before);
+  loop (with its interrupted/rejected flags), `ConversationPaused` when staff had paused the
+  conversation, and the latest action when the window does not begin with one. It is computed
+  once every `max_turns - keep_turns` user messages from the tracker already in memory, stored
+  in its own table (`tracker_snapshots`) in the same transaction as the events that triggered
+  it, and only used while it belongs to the current session (a new `session_started` makes Rasa
+  start from scratch, as before);
 - saving appends only the events this process has not stored (no count query), with their ids
   tracked from the retrieval.
 
@@ -38,7 +39,7 @@ import itertools
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Text, Type
+from typing import Any
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
@@ -78,20 +79,20 @@ class StoredWindow:
     snapshot (never stored as events), the next ones have the `events.id`s in `ids`."""
 
     prefix: int
-    ids: List[int] = field(default_factory=list)
-    session_start: Optional[float] = None
+    ids: list[int] = field(default_factory=list)
+    session_start: float | None = None
 
     @property
     def stored(self) -> int:
         return self.prefix + len(self.ids)
 
 
-def state_events(tracker: DialogueStateTracker, timestamp: Optional[float],
-                 with_latest_action: bool) -> List[Event]:
+def state_events(tracker: DialogueStateTracker, timestamp: float | None,
+                 with_latest_action: bool) -> list[Event]:
     """Events that recreate what matters of `tracker`'s state on an empty tracker; the latest
     action too when the window does not begin with one (a paused conversation's window holds
     only user messages)."""
-    events: List[Event] = [SlotSet(name, slot.value, timestamp=timestamp)
+    events: list[Event] = [SlotSet(name, slot.value, timestamp=timestamp)
                            for name, slot in tracker.slots.items() if slot.value != slot.initial_value]
     if with_latest_action and tracker.latest_action:  # before the loop: it resets loop flags
         events.append(ActionExecuted(tracker.latest_action.get("action_name"), timestamp=timestamp,
@@ -108,7 +109,7 @@ def state_events(tracker: DialogueStateTracker, timestamp: Optional[float],
     return events
 
 
-def window_start(events: List[Event], first: int, keep_turns: int) -> int:
+def window_start(events: list[Event], first: int, keep_turns: int) -> int:
     """Index where a window keeping the last `keep_turns` user messages begins: at the
     `action_listen` just before that message when there is one."""
     users = [i for i in range(first, len(events)) if isinstance(events[i], UserUttered)]
@@ -119,18 +120,17 @@ def window_start(events: List[Event], first: int, keep_turns: int) -> int:
     return start
 
 
-
 @functools.lru_cache(maxsize=1)
-def _event_classes() -> Dict[Text, Type[Event]]:
+def _event_classes() -> dict[str, type[Event]]:
     """Event classes by type name, first match first as in `Event.resolve_by_type`, which walks
     every subclass of `Event` for each event it deserialises (15% of a turn at message 150)."""
-    classes: Dict[Text, Type[Event]] = {}
+    classes: dict[str, type[Event]] = {}
     for cls in all_subclasses(Event):
         classes.setdefault(cls.type_name, cls)
     return classes
 
 
-def event_from_dict(data: Dict[Text, Any]) -> Optional[Event]:
+def event_from_dict(data: dict[str, Any]) -> Event | None:
     """`Event.from_parameters` with a cached class look-up (Rasa's own for anything unknown)."""
     cls = _event_classes().get(data.get("event"))  # type: ignore[arg-type]
     return cls._from_parameters(data) if cls is not None else Event.from_parameters(data)
@@ -173,7 +173,7 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             logger.warning("Could not create the tracker snapshot schema (another replica may be "
                            "creating it): %s", exc)
 
-    async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         """The current session's tracker as snapshot + window; None for an unknown conversation."""
         return await asyncio.to_thread(self._load_window, sender_id)
 
@@ -182,7 +182,7 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         await self.stream_events(tracker)
         await asyncio.to_thread(self._append, tracker)
 
-    def _load_window(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+    def _load_window(self, sender_id: str) -> DialogueStateTracker | None:
         with self.session_scope() as session:
             session_start = session.execute(
                 sa.select(sa.func.max(self.SQLEvent.timestamp)).where(
@@ -192,7 +192,7 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
                 sa.select(snapshot_table.c.first_event_id, snapshot_table.c.session_start,
                           snapshot_table.c.events).where(snapshot_table.c.sender_id == sender_id)).first()
             query = self._event_query(session, sender_id, fetch_events_from_all_sessions=False)
-            prefix: List[Event] = []
+            prefix: list[Event] = []
             if snapshot is not None and snapshot.session_start == session_start:
                 query = query.filter(self.SQLEvent.id >= snapshot.first_event_id)
                 prefix = [e for e in map(event_from_dict, json.loads(snapshot.events)) if e is not None]
@@ -211,7 +211,7 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         return tracker
 
     def _append(self, tracker: DialogueStateTracker) -> None:
-        window: Optional[StoredWindow] = getattr(tracker, _WINDOW, None)
+        window: StoredWindow | None = getattr(tracker, _WINDOW, None)
         if window is not None and len(tracker.events) < window.stored:
             window = None  # events were removed from the object: nothing to trust but the database
         with self.session_scope() as session:
@@ -231,7 +231,7 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         if window is not None:
             window.ids.extend(new_ids)  # only once committed: a failed save leaves the window as it was
 
-    def _event_row(self, sender_id: Text, event: Event) -> Any:
+    def _event_row(self, sender_id: str, event: Event) -> Any:
         """The `events` row Rasa's `SQLTrackerStore.save` writes for `event`."""
         data = event.as_dict()
         return self.SQLEvent(
@@ -248,8 +248,9 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         if start <= window.prefix or any(isinstance(e, SessionStarted) for e in events[start:]):
             return  # a new session began inside the window: Rasa loads from its start anyway
         before = DialogueStateTracker.from_events(tracker.sender_id, events[:start], self.domain.slots)
+        starts_with_action = isinstance(events[start], ActionExecuted)
         snapshot = json.dumps([e.as_dict() for e in state_events(
-            before, events[start].timestamp, with_latest_action=not isinstance(events[start], ActionExecuted))])
+            before, events[start].timestamp, with_latest_action=not starts_with_action)])
         values = {"first_event_id": window.ids[start - window.prefix],
                   "session_start": window.session_start, "events": snapshot}
         updated = session.execute(snapshot_table.update().where(

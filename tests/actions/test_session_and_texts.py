@@ -29,8 +29,8 @@ def test_session_disclaimer_names_the_configured_emergency_number(tmp_path, doma
 def test_a_session_expiring_during_a_handoff_starts_paused_and_silent(tmp_path, domain):
     settings = load_settings({"FSGS_VAR_DIR": str(tmp_path), "RASA_AUTH_TOKEN": "t", "WEB_SECRET_KEY": "k"})
     # Staff hold the conversation; the user writes again after the session expired.
-    paused = Tracker.from_dict({**tracker("still there?", "greet", earlier=[{"event": "pause"}]).current_state(),
-                                "paused": True})
+    before = tracker("still there?", "greet", earlier=[{"event": "pause"}])
+    paused = Tracker.from_dict({**before.current_state(), "paused": True})
     events, texts, _ = run(ActionSessionStart(settings), paused, domain)
     assert events == [SessionStarted(), ConversationPaused(), ActionExecuted("action_listen")]
     assert texts == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -180,7 +180,8 @@ def test_a_new_session_starts_from_scratch_as_in_rasa(url):
 def test_deleting_a_conversation_forgets_its_snapshot(url):
     async def scenario():
         store = windowed(url)
-        await turn(store, "gone", start_session() + user_turn("hi", "rest", SlotSet("medication", "rituximab")))
+        await turn(store, "gone", start_session() + user_turn(
+            "hi", "rest", SlotSet("medication", "rituximab")))
         for n in range(MAX_TURNS + 1):
             await turn(store, "gone", user_turn(f"message {n}"))
         engine = sa.create_engine(url)
