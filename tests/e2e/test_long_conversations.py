@@ -58,12 +58,13 @@ def test_a_contact_form_begun_before_the_window_finishes_after_it(closed_clinic)
     user = f"user-{uuid.uuid4().hex[:8]}"
     replies = closed_clinic.rest(user, "should I lower my tacrolimus dose, my levels were high")
     assert any("How should the care team contact you?" in r for r in replies)
-    for n in range(MAX_TURNS + 5):  # the form's start falls out of the window
-        replies = closed_clinic.rest(user, f"555 {n}")
-        assert any("doesn't look like a phone number" in r for r in replies), replies
-    replies = closed_clinic.rest(user, "+44 7700 900123")
-    assert any("Do you agree that we store this contact detail" in r for r in replies)
+    for _ in range(MAX_TURNS + 5):  # questions: the form steps aside, answers, asks again
+        replies = closed_clinic.rest(user, "what is FSGS?")
+        assert any("Source:" in r for r in replies), replies
+        assert any("How should the care team contact you?" in r for r in replies), replies
+    replies = closed_clinic.rest(user, "+44 7911 123456")  # the form's start is out of the window
+    assert any("Do you agree that we store +447911123456" in r for r in replies)
     replies = closed_clinic.rest(user, "/affirm")
-    assert any("will contact you at +44 7700 900123" in r for r in replies)
+    assert any("will contact you at +447911123456" in r for r in replies)
     ticket = open_ticket(closed_clinic, user)
-    assert (ticket.contact_details, ticket.contact_consent) == ("+44 7700 900123", True)
+    assert (ticket.contact_details, ticket.contact_consent) == ("+447911123456", True)
