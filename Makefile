@@ -16,8 +16,8 @@ BIN := $(VENV)/bin
 STAMPS := .make
 SPACY_PIPELINE := build/spacy_pipeline/meta.json
 TRAINED := models/.trained
-TRAIN_INPUTS := config.yml $(wildcard domain/*.yml domain/*/*.yml nlu_data/*.yml stories/*.yml) \
-	bot/nlp/components.py bot/nlp/tfidf_classifier.py $(SPACY_PIPELINE)
+TRAIN_INPUTS := config.yml $(wildcard domain/*.yml domain/*/*.yml nlu_data/*.yml nlu_data/*/*.yml \
+	stories/*.yml) bot/nlp/components.py bot/nlp/tfidf_classifier.py bot/nlp/subanswers.py $(SPACY_PIPELINE)
 
 .PHONY: help install widget browser spacy train run shell test validate test-stories test-python bench-nlu \
 	bench-handoff clean nginx run-ha bench-load
@@ -99,6 +99,7 @@ test: validate test-stories test-python
 
 bench-nlu: $(TRAINED)
 	$(BIN)/python bench/nlu_eval.py
+	$(BIN)/python bench/subanswer_eval.py
 
 bench-handoff: $(STAMPS)/installed
 	$(BIN)/python bench/handoff_bench.py

@@ -12,12 +12,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, IO, List, Mapping, Optional
+from typing import IO
 
 from bot.channels.credentials import write_effective_credentials
-from bot.settings import PROJECT_ROOT, Settings
+from bot.settings import PROJECT_ROOT, Settings, private_dir
 
 BIN = Path(sys.executable).parent
 
@@ -25,12 +26,12 @@ BIN = Path(sys.executable).parent
 @dataclass
 class Service:
     name: str
-    argv: List[str]
+    argv: list[str]
     health_url: str
-    process: Optional[subprocess.Popen] = None
+    process: subprocess.Popen | None = None
     # Per-service additions to the stack's environment (e.g. a replica's own port).
-    env: Dict[str, str] = field(default_factory=dict)
-    log: Optional[IO[bytes]] = field(default=None, repr=False)
+    env: dict[str, str] = field(default_factory=dict)
+    log: IO[bytes] | None = field(default=None, repr=False)
 
 
 def latest_model(models_dir: Path = PROJECT_ROOT / "models") -> Path:
@@ -40,7 +41,7 @@ def latest_model(models_dir: Path = PROJECT_ROOT / "models") -> Path:
     return models[-1]
 
 
-def service_environment(settings: Settings, variables: Mapping[str, str] = ()) -> Dict[str, str]:
+def service_environment(settings: Settings, variables: Mapping[str, str] = ()) -> dict[str, str]:
     """The child processes' environment: ours, the `variables` the settings were loaded from
     (so children read the same settings), and what endpoints.yml interpolates."""
     env = {**os.environ, **dict(variables), **settings.rasa_environment()}
@@ -56,12 +57,17 @@ def service_environment(settings: Settings, variables: Mapping[str, str] = ()) -
 
 
 def action_server(settings: Settings) -> Service:
-    return Service(
-        "actions",
-        [str(BIN / "python"), "-m", "rasa_sdk", "--actions", "actions",
-         "--port", str(settings.action_port)],
-        f"{settings.action_server_url}/health",
-    )
+    """Host, port and token come from the settings (the child reads the same ones)."""
+    return Service("actions", [str(BIN / "python"), "-m", "bot.action_server"],
+                   f"{settings.action_server_url}/health",
+                   env={"ACTION_PORT": str(settings.action_port), "ACTION_HOST": settings.action_host})
+
+
+def private_files(settings: Settings) -> None:
+    """Whatever this process and its children create is owner-only (tracker and handoff
+    databases, outbox, logs, nginx files), and var/ itself is 0700."""
+    os.umask(0o077)
+    private_dir(settings.var_dir)
 
 
 def prepare_databases(settings: Settings) -> None:
@@ -70,6 +76,7 @@ def prepare_databases(settings: Settings) -> None:
     from bot.handoff.store import HandoffStore
     from bot.tracker_store import WindowedSQLTrackerStore
 
+    private_files(settings)
     store = HandoffStore.from_url(settings.database_url)
     store.create_schema()
     store.dispose()
@@ -80,13 +87,14 @@ def prepare_databases(settings: Settings) -> None:
     tracker_store.engine.dispose()
 
 
-def rasa_server(settings: Settings, credentials: Path, model: Optional[Path] = None) -> Service:
+def rasa_server(settings: Settings, credentials: Path, model: Path | None = None) -> Service:
+    """No secret on the command line: bot.rasa_server reads the token from the settings."""
     return Service(
         "rasa",
-        [str(BIN / "rasa"), "run", "--enable-api", "--auth-token", settings.rasa_auth_token,
-         "--interface", settings.host, "--port", str(settings.rasa_port),
-         "--model", str(model or latest_model()), "--endpoints", "endpoints.yml",
-         "--credentials", str(write_effective_credentials(settings, credentials)), "--cors", "*"],
+        [str(BIN / "python"), "-m", "bot.rasa_server", "--interface", settings.host,
+         "--port", str(settings.rasa_port), "--model", str(model or latest_model()),
+         "--endpoints", "endpoints.yml",
+         "--credentials", str(write_effective_credentials(settings, credentials))],
         f"{settings.rasa_url}/",
     )
 
@@ -99,14 +107,14 @@ def web_server(settings: Settings) -> Service:
 class Stack:
     """A set of services started together and stopped together."""
 
-    def __init__(self, settings: Settings, services: List[Service], log_dir: Optional[Path] = None,
-                 env: Optional[Dict[str, str]] = None):
+    def __init__(self, settings: Settings, services: list[Service], log_dir: Path | None = None,
+                 env: dict[str, str] | None = None):
         self.settings = settings
         self.services = services
         self.log_dir = log_dir
         self.env = env or service_environment(settings)
 
-    def start(self, timeout: float = 180.0) -> "Stack":
+    def start(self, timeout: float = 180.0) -> Stack:
         for service in self.services:
             self._spawn(service)
         try:
@@ -119,13 +127,13 @@ class Stack:
     def _spawn(self, service: Service) -> None:
         output = None
         if self.log_dir:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             if service.log is None or service.log.closed:
                 service.log = open(self.log_dir / f"{service.name}.log", "ab")
             output = service.log
         service.process = subprocess.Popen(
             service.argv, cwd=PROJECT_ROOT, env={**self.env, **service.env}, stdout=output,
-            stderr=subprocess.STDOUT if output else None, start_new_session=True)
+            stderr=subprocess.STDOUT if output else None, start_new_session=True, umask=0o077)
 
     def kill(self, name: str) -> None:
         """SIGKILL one service's process group (fault tests: a crashed replica)."""
@@ -177,10 +185,10 @@ class Stack:
             if service.log:
                 service.log.close()
 
-    def first_exited(self) -> Optional[Service]:
+    def first_exited(self) -> Service | None:
         return next((s for s in self.services if s.process and s.process.poll() is not None), None)
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         return self.start()
 
     def __exit__(self, *exc) -> None:

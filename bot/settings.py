@@ -27,15 +27,42 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def private_dir(path: Path) -> Path:
+    """`path` created (with parents) if missing, and made owner-only: it holds secrets, the
+    databases, the outbox and logs."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
 def _persistent_secret(var_dir: Path, name: str) -> str:
-    """A random secret kept in `var/` so it survives restarts without being committed."""
+    """A random secret kept in `var/` (mode 0600) so it survives restarts without being committed.
+
+    The file appears complete or not at all: the value is written to a private temporary file and
+    hard-linked into place, which fails if another process got there first (several processes
+    start together), and then that process's secret is used."""
     path = var_dir / name
-    if path.exists():
-        return path.read_text().strip()
-    var_dir.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(32)
-    path.write_text(value)
-    path.chmod(0o600)
+    if not path.exists():
+        private_dir(var_dir)
+        temporary = var_dir / f".{name}.{secrets.token_hex(8)}.tmp"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_urlsafe(32))
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                pass                          # another process created it first: use theirs
+        finally:
+            temporary.unlink(missing_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)                     # made by an older version, readable by others
+    value = path.read_text(encoding="ascii").strip()
+    if not value:
+        raise ValueError(f"{path} is empty: delete it and a new secret will be generated")
     return value
 
 
@@ -129,10 +156,13 @@ class Settings:
     host: str
     rasa_port: int
     action_port: int
+    action_host: str
     web_port: int
     rasa_url: str
     action_server_url: str
     rasa_auth_token: str
+    action_server_token: str
+    action_timeout_seconds: int
     database_url: str
     tracker_store_url: str
     redis_url: Optional[str]
@@ -169,6 +199,7 @@ class Settings:
         tracker = urlsplit(self.tracker_store_url)
         env = {
             "FSGS_ACTION_ENDPOINT_URL": f"{self.action_server_url}/webhook",
+            "FSGS_ACTION_SERVER_TOKEN": self.action_server_token,
             "FSGS_LOCK_STORE_TYPE": "bot.lock_store.RedisLockStore" if self.redis_url else "in_memory",
             "FSGS_REDIS_HOST": "",
             "FSGS_REDIS_PORT": "6379",
@@ -218,10 +249,18 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         host=host,
         rasa_port=rasa_port,
         action_port=action_port,
+        # Only Rasa calls the action server: loopback unless a container needs e.g. 0.0.0.0.
+        action_host=env.get("ACTION_HOST", "127.0.0.1"),
         web_port=web_port,
         rasa_url=rasa_url,
         action_server_url=env.get("ACTION_SERVER_URL") or f"http://127.0.0.1:{action_port}",
         rasa_auth_token=env.get("RASA_AUTH_TOKEN") or _persistent_secret(var_dir, "rasa_auth_token"),
+        # Rasa sends it on every action call; the action server refuses calls without it.
+        action_server_token=(env.get("ACTION_SERVER_TOKEN")
+                             or _persistent_secret(var_dir, "action_server_token")),
+        # How long Rasa waits for a custom action before the patient gets an honest fallback reply
+        # (bot/rasa_actions.py); Rasa's own default is 5 minutes, holding the conversation's lock.
+        action_timeout_seconds=_int(env, "ACTION_TIMEOUT_SECONDS", 5),
         database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'handoff.db'}",
         tracker_store_url=env.get("TRACKER_STORE_URL") or f"sqlite:///{var_dir / 'tracker.db'}",
         redis_url=env.get("REDIS_URL") or None,

@@ -10,9 +10,9 @@ before the start runs overnight into the next day ("fri 22:00-06:00" is staffed 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Iterator, List, Optional, Tuple
 from zoneinfo import ZoneInfo
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -27,7 +27,7 @@ class Window:
     """Staffed from `start` to `end` (minutes after midnight) on each of `days` (0 = Monday, in the
     order written); `end` <= `start` means the window ends the next day."""
 
-    days: Tuple[int, ...]
+    days: tuple[int, ...]
     start: int
     end: int
 
@@ -35,7 +35,7 @@ class Window:
     def overnight(self) -> bool:
         return self.end <= self.start
 
-    def occurrences(self, first: date, last: date, zone: ZoneInfo) -> Iterator[Tuple[datetime, datetime]]:
+    def occurrences(self, first: date, last: date, zone: ZoneInfo) -> Iterator[tuple[datetime, datetime]]:
         """Each staffed interval starting on a day from `first` to `last`, as aware datetimes."""
         day = first
         while day <= last:
@@ -61,11 +61,11 @@ def _clock(minutes: int) -> str:
 
 @dataclass(frozen=True)
 class StaffedHours:
-    windows: List[Window]
+    windows: list[Window]
     timezone: ZoneInfo
     spec: str
 
-    def _intervals_around(self, moment: datetime) -> Iterator[Tuple[datetime, datetime]]:
+    def _intervals_around(self, moment: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Staffed intervals that may contain or follow `moment` within a week, in UTC (aware
         datetimes sharing one tzinfo compare by wall clock, which is wrong across a DST change)."""
         today = moment.astimezone(self.timezone).date()
@@ -74,11 +74,11 @@ class StaffedHours:
                                                  self.timezone):
                 yield start.astimezone(timezone.utc), end.astimezone(timezone.utc)
 
-    def is_staffed(self, now: Optional[datetime] = None) -> bool:
+    def is_staffed(self, now: datetime | None = None) -> bool:
         moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
         return any(start <= moment < end for start, end in self._intervals_around(moment))
 
-    def next_staffed_time(self, now: Optional[datetime] = None) -> Optional[datetime]:
+    def next_staffed_time(self, now: datetime | None = None) -> datetime | None:
         """When a person will next see a request made at `now`: `now` itself while staffed,
         otherwise the start of the next staffed window, in the clinic's time zone; None when
         never staffed. Out-of-hours replies use it to say honestly how long a request waits."""
@@ -101,7 +101,7 @@ class StaffedHours:
         return f"{' and '.join(window.describe() for window in self.windows)}, {self.timezone.key} time"
 
 
-def _day_range(first: str, last: Optional[str]) -> Tuple[int, ...]:
+def _day_range(first: str, last: str | None) -> tuple[int, ...]:
     start, end = DAYS.index(first), DAYS.index(last or first)
     return tuple(range(start, end + 1)) if start <= end else tuple(
         list(range(start, 7)) + list(range(0, end + 1)))

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, FrozenSet, Iterator
+from typing import Any
 
 import yaml
 
@@ -45,8 +46,8 @@ def intent_of(payload: str) -> str:
     return re.split(r"[{@]", payload.strip().lstrip("/"), maxsplit=1)[0].strip()
 
 
-@functools.lru_cache(maxsize=None)
-def allowed_payloads(domain_dir: Path = DOMAIN_DIR) -> FrozenSet[str]:
+@functools.cache
+def allowed_payloads(domain_dir: Path = DOMAIN_DIR) -> frozenset[str]:
     """Every button payload in the domain's responses, minus Rasa's own intents."""
     payloads = set()
     for path in sorted(domain_dir.rglob("*.yml")):

@@ -10,7 +10,7 @@ import sys
 from typing import List, Optional
 
 # Subcommand modules, in the order they appear in --help.
-COMMAND_MODULES = ["run", "ha", "staff", "handoff", "user", "telegram"]
+COMMAND_MODULES = ["run", "ha", "staff", "handoff", "user", "telegram", "content"]
 
 
 def build_parser() -> argparse.ArgumentParser:

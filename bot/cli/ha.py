@@ -26,12 +26,6 @@ TEMPLATE = PROJECT_ROOT / "deploy" / "nginx.conf.template"
 _FIELD = re.compile(r"{{ (\w+) }}")
 
 
-def actions_down_text(settings: Settings) -> str:
-    return ("Sorry, part of this service is not working right now, so I could not finish that step. "
-            "If you asked for the care team, please send your request again in a few minutes. "
-            f"If this is an emergency, call {settings.emergency_number} now.")
-
-
 @dataclass(frozen=True)
 class Layout:
     """Which backend listens where; the public ports are the settings' own."""
@@ -65,9 +59,11 @@ def _servers(ports: List[int]) -> str:
 
 def nginx_config(layout: Layout, prefix: Path, log_dir: Path) -> str:
     """The template filled in; raises KeyError on a field it does not know."""
+    from bot.rasa_actions import action_failed_text  # imports Rasa: only when nginx is configured
+
     settings = layout.settings
     # Inside a single-quoted nginx string: no quote, and no `$` (nginx would read a variable).
-    body = json.dumps({"events": [], "responses": [{"text": actions_down_text(settings)}]})
+    body = json.dumps({"events": [], "responses": [{"text": action_failed_text(settings)}]})
     body = body.replace("'", "\\u0027").replace("$", "\\u0024")
     fields = {
         "prefix": str(prefix), "log_dir": str(log_dir), "host": settings.host,

@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     purge = subparsers.add_parser(
         "purge", parents=[as_json],
-        help="delete resolved tickets and idle conversations older than a duration")
+        help="delete resolved tickets, idle conversations and rejected outbox files older than a duration")
     purge.add_argument("--older-than", required=True, metavar="DURATION",
                        help="e.g. 90d, 12w or 48h (since the ticket was resolved, or since the "
                             "conversation's last event)")
@@ -261,8 +261,11 @@ def _purge(args: argparse.Namespace, store: HandoffStore) -> int:
         idle = conversations.purge_idle(before)
     finally:
         conversations.dispose()
+    rejected = Outbox(get_settings().outbox_dir).purge_rejected(before)
     if args.json:
-        return _print_json({"purged": purged, "resolved_before": before, "conversations": idle})
+        return _print_json({"purged": purged, "resolved_before": before, "conversations": idle,
+                            "outbox_rejected": rejected})
     print(f"deleted {purged} ticket(s) resolved before {_when(before)}, with their events, "
-          f"notes and messages, and {idle} conversation(s) idle since then")
+          f"notes and messages, {idle} conversation(s) idle since then, and {rejected} rejected "
+          "outbox file(s)")
     return 0

@@ -5,7 +5,7 @@ import argparse
 import signal
 import subprocess
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from bot import launcher
 from bot.channels.credentials import effective_credentials
@@ -70,7 +70,8 @@ def _shell(args: argparse.Namespace) -> int:
     settings = get_settings()
     launcher.prepare_databases(settings)
     with launcher.Stack(settings, [launcher.action_server(settings)]):
+        # The same Rasa entry point as `run` (disclaimer, action deadlines), on a terminal channel.
         return subprocess.call(
-            [str(launcher.BIN / "rasa"), "shell", "--model", str(launcher.latest_model()),
-             "--endpoints", "endpoints.yml"],
-            cwd=PROJECT_ROOT, env=launcher.service_environment(settings))
+            [str(launcher.BIN / "python"), "-m", "bot.rasa_server", "--channel", "cmdline",
+             "--model", str(launcher.latest_model()), "--endpoints", "endpoints.yml"],
+            cwd=PROJECT_ROOT, env=launcher.service_environment(settings), umask=0o077)

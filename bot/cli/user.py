@@ -3,7 +3,8 @@
 The conversation id is the user's sender id on their channel (REST sender, widget session id,
 Telegram chat id, Slack user id). Export prints JSON: every tracker event plus every ticket with its
 audit trail, internal notes and staff messages. Delete removes the same; run it when the
-conversation is idle (docs/production.md explains why).
+conversation is idle (docs/production.md explains why); it also deletes the user's escalations still
+waiting in the outbox or set aside in outbox/rejected (they hold message text and contact details).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import argparse
 
 from bot.cli.handoff import _guarded, _print_json
 from bot.conversations import TrackerEvents
+from bot.handoff.outbox import Outbox
 from bot.handoff.store import HandoffStore
 from bot.settings import get_settings
 
@@ -44,7 +46,10 @@ def _delete(args: argparse.Namespace, store: HandoffStore) -> int:
     finally:
         conversations.dispose()
     tickets = store.delete_conversation(args.conversation_id)
+    files = Outbox(get_settings().outbox_dir).forget_conversation(args.conversation_id)
     if args.json:
-        return _print_json({"conversation_id": args.conversation_id, "events": events, "tickets": tickets})
-    print(f"deleted {events} event(s) and {tickets} ticket(s) of conversation {args.conversation_id}")
+        return _print_json({"conversation_id": args.conversation_id, "events": events, "tickets": tickets,
+                            "outbox_files": files})
+    print(f"deleted {events} event(s) and {tickets} ticket(s) of conversation {args.conversation_id}, "
+          f"and {files} outbox file(s)")
     return 0

@@ -20,7 +20,7 @@ from typing import List, Optional
 
 from bot.handoff.models import utcnow
 from bot.handoff.store import (EscalationRequest, EscalationResult, HandoffStore, InvalidInput,
-                               StoreUnavailable)
+                               StoreUnavailable, valid_request_id)
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,9 @@ class Outbox:
     def put(self, request: EscalationRequest) -> Path:
         """Durably store `request` (given an id and time if missing); returns its file."""
         requested_at = (request.requested_at or utcnow()).astimezone(timezone.utc)
-        request = dataclasses.replace(request, request_id=request.request_id or uuid.uuid4().hex,
-                                      requested_at=requested_at, queued_offline=True)
+        request_id = valid_request_id(request.request_id or uuid.uuid4().hex)  # part of the file name
+        request = dataclasses.replace(request, request_id=request_id, requested_at=requested_at,
+                                      queued_offline=True)
         payload = dataclasses.asdict(request)
         payload["requested_at"] = requested_at.isoformat()
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -82,6 +83,41 @@ class Outbox:
         if not self.directory.is_dir():
             return []
         return sorted(self.directory.glob("*.json"))
+
+    def _files(self) -> List[Path]:
+        """Every file that may hold a request: pending, rejected, and temporaries of a crash."""
+        return [path for directory in (self.directory, self.rejected_dir) if directory.is_dir()
+                for path in directory.iterdir() if path.is_file()]
+
+    def forget_conversation(self, conversation_id: str) -> int:
+        """Delete every file (pending or rejected) of one conversation, for erasure on request;
+        the number deleted. Files too damaged to attribute are left to `purge_rejected`."""
+        deleted = 0
+        for path in self._files():
+            try:
+                payload = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError):
+                continue
+            if isinstance(payload, dict) and conversation_id in (payload.get("conversation_id"),
+                                                                  payload.get("sender_id")):
+                path.unlink(missing_ok=True)
+                deleted += 1
+        return deleted
+
+    def purge_rejected(self, before: datetime) -> int:
+        """Delete rejected files, and temporaries left by a crash, last written before `before`;
+        pending requests are kept (they still have to reach the queue). The number deleted."""
+        deleted = 0
+        for path in self._files():
+            if path.parent == self.directory and not path.name.endswith(".tmp"):
+                continue
+            try:
+                if path.stat().st_mtime < before.timestamp():
+                    path.unlink()
+                    deleted += 1
+            except FileNotFoundError:
+                continue
+        return deleted
 
     @staticmethod
     def load(path: Path) -> EscalationRequest:

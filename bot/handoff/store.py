@@ -41,6 +41,8 @@ APPEND_ATTEMPTS = 5            # open_or_append retries after losing a race on t
 HANDOVER_LEASE = timedelta(minutes=5)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# Rasa's message ids (uuid hex) and the outbox's own; part of outbox file names, so nothing else.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 BOT, SYSTEM = "bot", "system"
 
 
@@ -245,13 +247,19 @@ def _email(value: str) -> str:
     return value
 
 
+def valid_request_id(value: object) -> str:
+    if not isinstance(value, str) or not _REQUEST_ID.fullmatch(value):
+        raise InvalidInput(f"request_id must be 1-64 letters, digits, '_' or '-', got {value!r:.80}")
+    return value
+
+
 def _validated(request: EscalationRequest) -> EscalationRequest:
     for name, limit in ID_LIMITS.items():
         _text(getattr(request, name), name, limit)
     if request.reason not in REASONS:
         raise InvalidInput(f"unknown escalation reason {request.reason!r}; one of {REASONS}")
     if request.request_id is not None:
-        _text(request.request_id, "request_id", 64)
+        valid_request_id(request.request_id)
     if request.requested_at is not None and request.requested_at.tzinfo is None:
         raise InvalidInput("requested_at must be timezone-aware")
     if request.contact_consent:

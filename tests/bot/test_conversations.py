@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -70,3 +71,39 @@ def test_user_export_then_delete(env):
     exported = json.loads(fsgs_bot(env, "user", "export", "recent-user"))
     assert (exported["events"], exported["tickets"]) == ([], [])
     assert json.loads(fsgs_bot(env, "user", "export", "old-user"))["events"]
+
+
+def _outbox_files(tmp_path: Path):
+    """Pending, rejected and crash-leftover outbox files of two users, some written long ago."""
+    from bot.handoff.outbox import Outbox
+
+    outbox = Outbox(tmp_path / "outbox")
+    mine = outbox.put(EscalationRequest("recent-user", "rest", "recent-user", "personal_advice",
+                                        "my dose", contact_details="me@example.org", contact_consent=True))
+    theirs = outbox.put(EscalationRequest("old-user", "rest", "old-user", "personal_advice", "theirs"))
+    outbox.rejected_dir.mkdir()
+    rejected_mine = outbox.rejected_dir / "20260101T000000000000-r1.json"
+    rejected_mine.write_text(json.dumps({"conversation_id": "recent-user", "message": "my swelling"}))
+    rejected_old = outbox.rejected_dir / "20250101T000000000000-r2.json"
+    rejected_old.write_text("{not json, but someone's words")
+    leftover = outbox.directory / ".20250101T000000000000-r3.json.tmp"
+    leftover.write_text('{"conversation_id": "old-user", "message": "half')
+    long_ago = time.time() - 100 * DAY
+    for path in (rejected_old, leftover, theirs):
+        os.utime(path, (long_ago, long_ago))
+    return outbox, mine, theirs, rejected_mine, rejected_old, leftover
+
+
+def test_user_delete_also_deletes_their_outbox_and_rejected_files(env, tmp_path):
+    outbox, mine, theirs, rejected_mine, rejected_old, leftover = _outbox_files(tmp_path)
+    assert "and 2 outbox file(s)" in fsgs_bot(env, "user", "delete", "recent-user")
+    assert not mine.exists() and not rejected_mine.exists()
+    assert theirs.exists() and rejected_old.exists() and leftover.exists()
+
+
+def test_purge_deletes_old_rejected_outbox_files_but_keeps_pending_requests(env, tmp_path):
+    outbox, mine, theirs, rejected_mine, rejected_old, leftover = _outbox_files(tmp_path)
+    report = json.loads(fsgs_bot(env, "purge", "--older-than", "90d", "--json"))
+    assert report["outbox_rejected"] == 2
+    assert not rejected_old.exists() and not leftover.exists()
+    assert mine.exists() and theirs.exists() and rejected_mine.exists()

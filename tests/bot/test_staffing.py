@@ -37,7 +37,8 @@ def test_hours_are_the_clinics_local_time():
 
 def test_a_range_can_wrap_the_week():
     hours = parse_staffed_hours("sat-mon 10:00-11:00")
-    assert [hours.is_staffed(at(d, 10, 30)) for d in range(7)] == [True, False, False, False, False, True, True]
+    staffed = [hours.is_staffed(at(d, 10, 30)) for d in range(7)]
+    assert staffed == [True, False, False, False, False, True, True]
     assert hours.describe() == "Saturday to Monday 10:00-11:00, UTC time"
 
 

@@ -17,9 +17,10 @@ import requests
 
 from bench.load import audit, run_load
 from bot.channels.rest import conversation_id
-from bot.cli.ha import actions_down_text, rasa_api_url
+from bot.cli.ha import rasa_api_url
 from bot.handoff.outbox import Outbox
 from bot.handoff.store import HandoffStore
+from bot.rasa_actions import action_failed_text
 from tests.e2e.test_escalation import SocketUser
 from tests.support.ha import fresh_postgres_database, start_ha
 
@@ -110,7 +111,7 @@ def test_action_servers_down_users_get_a_graceful_reply_and_escalate_once_back(h
         for name in names:
             ha.stack.kill(name)
         replies = texts(post(ha, user, ESCALATION))
-        assert actions_down_text(ha.settings) in replies
+        assert action_failed_text(ha.settings) in replies
         assert tickets_for(store, conversation_id(user)) == []
     finally:
         for name in names:

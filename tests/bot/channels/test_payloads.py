@@ -18,7 +18,8 @@ def test_every_button_an_action_sends_is_a_domain_button():
     for path in (PROJECT_ROOT / "actions").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Dict):
-                fields = {k.value: v for k, v in zip(node.keys, node.values) if isinstance(k, ast.Constant)}
+                fields = {k.value: v for k, v in zip(node.keys, node.values, strict=True)
+                          if isinstance(k, ast.Constant)}
                 if "payload" in fields and isinstance(fields["payload"], ast.Constant):
                     sent.add(fields["payload"].value)
     assert sent and sent <= allowed_payloads()

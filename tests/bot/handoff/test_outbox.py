@@ -120,3 +120,20 @@ def test_escalate_replays_older_requests_first_once_the_database_is_back(
     assert (ticket.message_count, ticket.first_message, ticket.last_user_message) == (
         2, "first, while down", "second, database back")
     assert outbox.pending() == [] and store.counts()["open"] == 2
+
+
+@pytest.mark.parametrize("request_id", ["../../etc/passwd", "a/b", "x" * 65, "caf\u00e9", "a b", ".hidden\n"])
+def test_request_ids_that_are_not_plain_names_are_refused_before_any_file_is_written(outbox, request_id):
+    from bot.handoff.store import InvalidInput
+
+    with pytest.raises(InvalidInput, match="request_id"):
+        outbox.put(escalation(request_id=request_id))
+    assert not outbox.directory.exists() or not any(outbox.directory.rglob("*"))
+
+
+def test_the_store_refuses_the_same_request_ids(store):
+    from bot.handoff.store import InvalidInput
+
+    with pytest.raises(InvalidInput, match="request_id"):
+        store.open_or_append(escalation(request_id="../x"))
+    assert store.open_or_append(escalation(request_id="0f" * 16 + "_-A")).created

@@ -1,0 +1,93 @@
+"""Scoring sub-answer selection on the held-out questions (tests/data/subanswers/<topic>.yml),
+shared by bench/subanswer_eval.py and the acceptance test so that both count the same things.
+
+A reply is correct when it is the gold sub-answer, or the topic's general answer for a general
+question (right intent, no sub-answer). It is a wrong specific answer when it is a sub-answer
+other than the gold one, including any sub-answer for a general question. A wrong intent with
+no sub-answer is neither correct nor "wrong specific" (the intent benchmark counts it).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.content import SUB_ANSWER_HOLDOUT_DIR, sub_answer_questions
+from bot.nlp.subanswers import GENERAL, SELECTION_KEY, SUB_ANSWER
+
+# Acceptance targets on the held-out questions (issue 11).
+TARGETS = {"accuracy": 0.90, "wrong_rate": 0.03}
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    intent: str
+    gold: str            # a sub-answer id, or "" for a general question
+
+
+@dataclass(frozen=True)
+class Reply:
+    question: Question
+    intent: str | None
+    sub_answer: str      # "" when the general answer (or none) goes out
+
+    @property
+    def correct(self) -> bool:
+        return self.intent == self.question.intent and self.sub_answer == self.question.gold
+
+    @property
+    def wrong_specific(self) -> bool:
+        return self.sub_answer != GENERAL and self.sub_answer != self.question.gold
+
+
+@dataclass(frozen=True)
+class Scores:
+    replies: tuple[Reply, ...]
+
+    @property
+    def accuracy(self) -> float:
+        return _rate(self.replies, lambda r: r.correct)
+
+    @property
+    def wrong_rate(self) -> float:
+        return _rate(self.replies, lambda r: r.wrong_specific)
+
+    def failed_targets(self) -> list[str]:
+        failed = ["accuracy"] if self.accuracy < TARGETS["accuracy"] else []
+        return failed + (["wrong_rate"] if self.wrong_rate > TARGETS["wrong_rate"] else [])
+
+    def per_topic(self) -> dict[str, Scores]:
+        topics = sorted({r.question.intent for r in self.replies})
+        return {t: Scores(tuple(r for r in self.replies if r.question.intent == t)) for t in topics}
+
+    def errors(self) -> list[str]:
+        return [f"{r.question.text!r}: expected {r.question.intent}/{r.question.gold or 'general'}, "
+                f"got {r.intent}/{r.sub_answer or 'general'}"
+                for r in self.replies if not r.correct]
+
+
+def _rate(replies: tuple[Reply, ...], test: Callable[[Reply], bool]) -> float:
+    return sum(1 for r in replies if test(r)) / len(replies) if replies else 0.0
+
+
+def load_questions(folder: Path = SUB_ANSWER_HOLDOUT_DIR) -> list[Question]:
+    return [Question(text, intent, gold)
+            for gold, pairs in sub_answer_questions(folder).items() for intent, text in pairs]
+
+
+def reply_from_parse(question: Question, parsed: dict[str, Any]) -> Reply:
+    """What a Rasa parse result would answer: its intent and its `sub_answer` entity."""
+    values = [e.get("value") for e in parsed.get("entities") or [] if e.get("entity") == SUB_ANSWER]
+    return Reply(question, (parsed.get("intent") or {}).get("name"), values[0] if values else GENERAL)
+
+
+def score(questions: list[Question], parse: Callable[[str], dict[str, Any]]) -> Scores:
+    return Scores(tuple(reply_from_parse(q, parse(q.text)) for q in questions))
+
+
+def threshold_in(parsed: dict[str, Any]) -> float | None:
+    """The threshold the selector applied to a parse result (None when it did not run)."""
+    selection = parsed.get(SELECTION_KEY) or {}
+    return selection.get("threshold")

@@ -1,0 +1,383 @@
+"""`SubAnswerSelector`: picks a topic's specific sub-answer, only when it is confident.
+
+Why our own gate: Rasa's FallbackClassifier looks at intent confidence only, never at a
+ResponseSelector's, so a low-confidence wrong medical answer would go out. Here each informational
+topic has its own classifier over its sub-answers plus a "general" class, trained on the topic's
+examples that carry no `sub_answer` metadata, so that "the right topic, but no sub-answer fits" is
+a class of its own rather than a low score. The component runs last in the NLU pipeline, after the
+own-case and red-flag layers, and adds a `sub_answer` entity only when the final intent is an
+informational topic and the best class is a sub-answer of that topic whose probability clears the
+threshold (times the intent's confidence, so a doubtful topic is never answered specifically).
+The threshold is chosen at training time by cross-validation on the training data
+(never on the held-out set): the most accurate one whose cross-validated rate of wrong answers on
+the specific training questions stays within `max_wrong_rate`. Nothing is added otherwise, and the
+topic's general answer goes out (the domain's conditional response variations do the rest).
+
+Features: the TF-IDF word (lemma, canonical entity ids) and character n-grams of
+`bot.nlp.tfidf_classifier`, plus the dense sentence features of an earlier featurizer when the
+pipeline has one. The component never reads the message's `metadata` at inference time: that is
+what channel clients send, and it must not choose an answer.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.extractors.extractor import EntityExtractorMixin
+from rasa.nlu.utils.spacy_utils import SpacyNLP
+from rasa.shared.nlu.constants import (
+    ENTITIES,
+    ENTITY_ATTRIBUTE_CONFIDENCE,
+    ENTITY_ATTRIBUTE_END,
+    ENTITY_ATTRIBUTE_START,
+    ENTITY_ATTRIBUTE_TYPE,
+    ENTITY_ATTRIBUTE_VALUE,
+    INTENT,
+    INTENT_NAME_KEY,
+    METADATA,
+    METADATA_EXAMPLE,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+from scipy.sparse import csr_matrix, hstack
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.preprocessing import normalize
+
+from bot.intents import ESCALATION_INTENTS, INFORMATIONAL_INTENTS
+from bot.nlp.tfidf_classifier import normalised_words
+
+# The entity, the slot and the example-metadata key all carry this name.
+SUB_ANSWER = "sub_answer"
+# The class of a topic's examples that no sub-answer fits: its general answer.
+GENERAL = ""
+# What the selector considered, in the parse output (for debugging and the benchmark).
+SELECTION_KEY = "sub_answer_selection"
+MODEL_FILE = "sub_answer_selector.skops"
+EXPECTED_UNTRUSTED_TYPES = {"scipy.sparse._csr.csr_matrix"}
+THRESHOLD_GRID = tuple(round(t, 2) for t in np.arange(0.20, 0.951, 0.05))
+# Above any probability: when no threshold keeps wrong answers rare enough, give none at all.
+NEVER = 1.01
+
+
+def example_sub_answer(message: Message) -> str | None:
+    """The `sub_answer` example metadata of a training example (Rasa keeps it under
+    message.data["metadata"]["example"]), or None."""
+    example = (message.get(METADATA) or {}).get(METADATA_EXAMPLE)
+    value = example.get(SUB_ANSWER) if isinstance(example, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def topic_of(sub_answer: str) -> str:
+    """"side_effects.flu_vaccine" -> "side_effects"."""
+    return sub_answer.split(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """What the gate decided for one message whose topic is known."""
+
+    topic: str
+    candidate: str      # the best class ("" = general)
+    confidence: float
+    threshold: float
+
+    @property
+    def sub_answer(self) -> str | None:
+        """The sub-answer to give, or None for the topic's general answer."""
+        if self.candidate != GENERAL and self.confidence >= self.threshold:
+            return self.candidate
+        return None
+
+
+def gate(intent: str | None, ranking: tuple[Sequence[str], Sequence[float]] | None,
+         threshold: float, intent_confidence: float = 1.0) -> GateOutcome | None:
+    """Applies the rules: only informational topics (never an escalation intent or a fallback),
+    only the topic's own classes, and a sub-answer only when its confidence, the topic
+    classifier's probability times the intent's confidence (the chance that both the topic and the
+    sub-answer are right), is at or above the threshold.
+
+    `ranking` is (classes, probabilities) of the final intent's topic classifier.
+    """
+    if intent is None or intent in ESCALATION_INTENTS or intent not in INFORMATIONAL_INTENTS:
+        return None
+    if ranking is None:
+        return None
+    classes, probabilities = ranking
+    best = int(np.argmax(probabilities))
+    candidate = classes[best]
+    if candidate != GENERAL and topic_of(candidate) != intent:
+        return GateOutcome(intent, GENERAL, 0.0, threshold)
+    return GateOutcome(intent, candidate, float(probabilities[best]) * intent_confidence, threshold)
+
+
+def choose_threshold(gold: Sequence[str], candidates: Sequence[str], confidences: Sequence[float],
+                     max_wrong_rate: float) -> tuple[float, float, float]:
+    """(threshold, accuracy, wrong_rate) on out-of-fold predictions: the threshold with the best
+    accuracy among those whose wrong-specific rate is within `max_wrong_rate` (the lowest such
+    threshold on ties); NEVER (no sub-answers at all) if none is."""
+    scored = [_score_at(gold, candidates, confidences, t) for t in THRESHOLD_GRID]
+    allowed = [s for s in scored if s[2] <= max_wrong_rate]
+    if allowed:
+        return max(allowed, key=lambda s: (s[1], -s[0]))
+    return _score_at(gold, candidates, confidences, NEVER)
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
+class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
+    """Adds a `sub_answer` entity when a topic's specific answer fits the message confidently."""
+
+    @classmethod
+    def required_components(cls) -> list[type]:
+        return [SpacyNLP]
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {
+            # None: chosen by cross-validation on the training data at every training.
+            "threshold": None,
+            "max_wrong_rate": 0.02,
+            "folds": 5,
+            "C": 10.0,
+            "char_min_ngram": 2,
+            "char_max_ngram": 5,
+            # Dense sentence features of an earlier featurizer, when there are any.
+            "use_dense_features": True,
+            "dense_weight": 2.0,
+        }
+
+    def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+                 model: dict[str, Any] | None = None) -> None:
+        self._config = {**self.get_default_config(), **config}
+        self._model_storage = model_storage
+        self._resource = resource
+        self._model = model
+
+    @classmethod
+    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> SubAnswerSelector:
+        return cls(config, model_storage, resource)
+
+    @property
+    def threshold(self) -> float | None:
+        return None if self._model is None else self._model["threshold"]
+
+    @property
+    def cross_validation(self) -> dict[str, Any]:
+        """What training measured: threshold, accuracy and wrong rate per topic and overall."""
+        return {} if self._model is None else self._model["cross_validation"]
+
+    # --- training ---------------------------------------------------------------------------
+
+    def train(self, training_data: TrainingData) -> Resource:
+        examples = [m for m in training_data.intent_examples
+                    if m.get(INTENT) in INFORMATIONAL_INTENTS and m.get(TEXT)]
+        labelled = _topic_labels(examples)
+        self._model = None
+        if labelled:
+            self._model = self._fit(examples, labelled)
+        self._persist()
+        return self._resource
+
+    def _fit(self, examples: list[Message], labelled: dict[str, list[tuple[int, str]]]
+             ) -> dict[str, Any]:
+        dense_dim = _dense_dimension(examples) if self._config["use_dense_features"] else 0
+        words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+")
+        chars = TfidfVectorizer(analyzer="char_wb", sublinear_tf=True, ngram_range=(
+            self._config["char_min_ngram"], self._config["char_max_ngram"]))
+        words.fit([normalised_words(m) for m in examples])
+        chars.fit([m.get(TEXT).lower() for m in examples])
+        model: dict[str, Any] = {"words": words, "chars": chars, "dense_dim": dense_dim,
+                                 "classifiers": {}}
+        features = self._features(model, examples)
+        gold, candidates, confidences, topics = [], [], [], []
+        for topic, rows in labelled.items():
+            indices, labels = [r[0] for r in rows], [r[1] for r in rows]
+            topic_features = features[indices]
+            model["classifiers"][topic] = self._classifier().fit(topic_features, labels)
+            classes, probabilities = self._out_of_fold(topic_features, labels)
+            best = probabilities.argmax(axis=1)
+            gold += labels
+            candidates += [classes[b] for b in best]
+            confidences += list(probabilities[np.arange(len(best)), best])
+            topics += [topic] * len(labels)
+        model["threshold"], model["cross_validation"] = self._measure(gold, candidates, confidences,
+                                                                      topics)
+        return model
+
+    def _classifier(self) -> LogisticRegression:
+        # liblinear (one-vs-rest) trains about 40x faster than lbfgs on these sparse features.
+        return LogisticRegression(C=self._config["C"], solver="liblinear", class_weight="balanced")
+
+    def _out_of_fold(self, features: csr_matrix, labels: list[str]) -> tuple[list[str], np.ndarray]:
+        """Cross-validated class probabilities for every training example of one topic."""
+        classes = sorted(set(labels))
+        smallest = min(labels.count(c) for c in classes)
+        if len(classes) < 2 or smallest < 2:
+            # Too few to hold any out: count every example as general, the safe answer.
+            probabilities = np.zeros((len(labels), len(classes)))
+            probabilities[:, classes.index(GENERAL) if GENERAL in classes else 0] = 1.0
+            return classes, probabilities
+        folds = StratifiedKFold(n_splits=min(self._config["folds"], smallest), shuffle=True,
+                                random_state=0)
+        probabilities = cross_val_predict(self._classifier(), features, labels, cv=folds,
+                                          method="predict_proba")
+        return classes, probabilities
+
+    def _measure(self, gold: list[str], candidates: list[str], confidences: list[float],
+                 topics: list[str]) -> tuple[float, dict[str, Any]]:
+        """Chooses the threshold on the out-of-fold predictions of the SPECIFIC training questions:
+        the topics' general examples were written before the sub-answers and many of them ask a
+        specific thing a sub-answer answers well, so counting a sub-answer for them as wrong would
+        overstate the risk. How often they get one is reported (`general_given_sub_answer`); the
+        held-out general questions, which are truly general, measure that risk in the benchmark."""
+        max_wrong = self._config["max_wrong_rate"]
+        specific = [i for i, g in enumerate(gold) if g != GENERAL]
+        general = [i for i, g in enumerate(gold) if g == GENERAL]
+
+        def pick(rows: list[int]) -> tuple[list[str], list[str], list[float]]:
+            return [gold[i] for i in rows], [candidates[i] for i in rows], [confidences[i] for i in rows]
+
+        chosen, _, _ = choose_threshold(*pick(specific), max_wrong)
+        if self._config["threshold"] is not None:
+            chosen = float(self._config["threshold"])
+
+        def figures(rows: list[int]) -> dict[str, Any]:
+            _, specific_accuracy, wrong = _score_at(*pick([i for i in rows if i in specific_set]),
+                                                    chosen)
+            _, general_accuracy, _ = _score_at(*pick([i for i in rows if i in general_set]), chosen)
+            return {"specific_examples": sum(1 for i in rows if i in specific_set),
+                    "general_examples": sum(1 for i in rows if i in general_set),
+                    "specific_accuracy": specific_accuracy, "wrong_rate": wrong,
+                    "general_given_sub_answer": 1.0 - general_accuracy}
+
+        specific_set, general_set = set(specific), set(general)
+        report = figures(list(range(len(gold))))
+        report["per_topic"] = {topic: figures([i for i, t in enumerate(topics) if t == topic])
+                               for topic in sorted(set(topics))}
+        report["threshold"] = chosen
+        report["chosen_by"] = ("configured" if self._config["threshold"] is not None else
+                               f"cross-validation on the specific training questions, "
+                               f"wrong rate <= {max_wrong}")
+        return chosen, report
+
+    def _persist(self) -> None:
+        import skops.io as sio
+
+        with self._model_storage.write_to(self._resource) as model_dir:
+            sio.dump({"model": self._model}, Path(model_dir) / MODEL_FILE)
+
+    @classmethod
+    def load(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> SubAnswerSelector:
+        import skops.io as sio
+
+        with model_storage.read_from(resource) as model_dir:
+            path = Path(model_dir) / MODEL_FILE
+            untrusted = set(sio.get_untrusted_types(file=path))
+            if not untrusted <= EXPECTED_UNTRUSTED_TYPES:
+                raise ValueError(f"unexpected types in {path.name}: {untrusted}")
+            model = sio.load(path, trusted=sorted(untrusted))["model"]
+        return cls(config, model_storage, resource, model)
+
+    # --- inference --------------------------------------------------------------------------
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        if self._model is None or not messages:
+            return messages
+        features = self._features(self._model, messages)
+        for row, message in enumerate(messages):
+            intent_data = message.get(INTENT) or {}
+            intent = intent_data.get(INTENT_NAME_KEY)
+            outcome = gate(intent, self._ranking(intent, features[row]), self._model["threshold"],
+                           float(intent_data.get(PREDICTED_CONFIDENCE_KEY) or 0.0))
+            if outcome is None:
+                continue
+            message.set(SELECTION_KEY, {"topic": outcome.topic, "candidate": outcome.candidate,
+                                        "confidence": outcome.confidence,
+                                        "threshold": outcome.threshold}, add_to_output=True)
+            if outcome.sub_answer is not None:
+                self._add_entity(message, outcome)
+        return messages
+
+    def _ranking(self, intent: str | None, row: csr_matrix
+                 ) -> tuple[list[str], np.ndarray] | None:
+        classifier = self._model["classifiers"].get(intent) if intent else None
+        if classifier is None:
+            return None
+        return list(classifier.classes_), classifier.predict_proba(row)[0]
+
+    def _add_entity(self, message: Message, outcome: GateOutcome) -> None:
+        text = message.get(TEXT) or ""
+        entity = {ENTITY_ATTRIBUTE_TYPE: SUB_ANSWER, ENTITY_ATTRIBUTE_VALUE: outcome.sub_answer,
+                  ENTITY_ATTRIBUTE_START: 0, ENTITY_ATTRIBUTE_END: len(text),
+                  ENTITY_ATTRIBUTE_CONFIDENCE: outcome.confidence}
+        others = [e for e in message.get(ENTITIES, []) if e.get(ENTITY_ATTRIBUTE_TYPE) != SUB_ANSWER]
+        message.set(ENTITIES, others + self.add_extractor_name([entity]), add_to_output=True)
+
+    def _features(self, model: dict[str, Any], messages: Sequence[Message]) -> csr_matrix:
+        parts = [model["words"].transform([normalised_words(m) for m in messages]),
+                 model["chars"].transform([(m.get(TEXT) or "").lower() for m in messages])]
+        if model["dense_dim"]:
+            dense = np.vstack([_dense_sentence(m, model["dense_dim"]) for m in messages])
+            parts.append(csr_matrix(normalize(dense) * self._config["dense_weight"]))
+        return hstack(parts).tocsr()
+
+
+def _topic_labels(examples: list[Message]) -> dict[str, list[tuple[int, str]]]:
+    """Per topic that has sub-answers: (example index, label) with label a sub-answer id or
+    GENERAL. A general example whose text is also a sub-answer example is left out."""
+    specific_texts = {m.get(TEXT).strip().lower() for m in examples if example_sub_answer(m)}
+    topics_with_sub_answers = {m.get(INTENT) for m in examples if example_sub_answer(m)}
+    labelled: dict[str, list[tuple[int, str]]] = {}
+    for index, message in enumerate(examples):
+        topic, label = message.get(INTENT), example_sub_answer(message) or GENERAL
+        if topic not in topics_with_sub_answers:
+            continue
+        if label == GENERAL and message.get(TEXT).strip().lower() in specific_texts:
+            continue
+        if label != GENERAL and topic_of(label) != topic:
+            raise ValueError(f"sub-answer {label!r} is labelled with intent {topic!r}: "
+                             f"its id must start with its topic")
+        labelled.setdefault(topic, []).append((index, label))
+    return labelled
+
+
+def _dense_sentence(message: Message, dimension: int) -> np.ndarray:
+    """The message's dense sentence vector, or zeros when it has none."""
+    _, sentence = message.get_dense_features(TEXT)
+    if sentence is None or sentence.features.shape[-1] != dimension:
+        return np.zeros(dimension)
+    return np.asarray(sentence.features, dtype=float).reshape(-1)
+
+
+def _dense_dimension(examples: Sequence[Message]) -> int:
+    """Size of the dense sentence features the training examples carry (0 for none)."""
+    for message in examples:
+        _, sentence = message.get_dense_features(TEXT)
+        if sentence is not None:
+            return int(sentence.features.shape[-1])
+    return 0
+
+
+def _score_at(gold: Sequence[str], candidates: Sequence[str], confidences: Sequence[float],
+              threshold: float) -> tuple[float, float, float]:
+    """(threshold, accuracy, wrong-specific rate) when sub-answers are given at `threshold`."""
+    if not gold:
+        return threshold, 0.0, 0.0
+    given = [c if c != GENERAL and p >= threshold else GENERAL
+             for c, p in zip(candidates, confidences, strict=True)]
+    pairs = list(zip(gold, given, strict=True))
+    accuracy = sum(1 for g, x in pairs if g == x) / len(pairs)
+    wrong = sum(1 for g, x in pairs if x != GENERAL and x != g) / len(pairs)
+    return threshold, accuracy, wrong

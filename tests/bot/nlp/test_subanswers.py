@@ -1,0 +1,243 @@
+"""The sub-answer gate and selector: units on small data, then the trained model on the held-out
+questions with the issue-11 targets."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.training_data.features import Features
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.intents import ESCALATION_INTENTS, FALLBACK_INTENT
+from bot.nlp.subanswer_scoring import TARGETS, load_questions, score
+from bot.nlp.subanswers import (
+    GENERAL,
+    NEVER,
+    SUB_ANSWER,
+    SubAnswerSelector,
+    choose_threshold,
+    example_sub_answer,
+    gate,
+)
+
+RANKING = (["", "side_effects.flu_vaccine", "side_effects.growth"], np.array([0.1, 0.8, 0.1]))
+
+
+# --- the gate --------------------------------------------------------------------------------
+
+def test_gate_gives_the_sub_answer_at_or_above_the_threshold():
+    assert gate("side_effects", RANKING, 0.8).sub_answer == "side_effects.flu_vaccine"
+
+
+def test_gate_weighs_the_sub_answer_by_the_intents_confidence():
+    assert gate("side_effects", RANKING, 0.6, intent_confidence=0.7).sub_answer is None
+    assert gate("side_effects", RANKING, 0.6, intent_confidence=0.9).sub_answer == "side_effects.flu_vaccine"
+
+
+def test_gate_gives_nothing_below_the_threshold():
+    outcome = gate("side_effects", RANKING, 0.81)
+    assert outcome.candidate == "side_effects.flu_vaccine" and outcome.sub_answer is None
+
+
+@pytest.mark.parametrize("intent", [*ESCALATION_INTENTS, FALLBACK_INTENT, "greet", None])
+def test_gate_never_gives_a_sub_answer_outside_informational_topics(intent):
+    assert gate(intent, RANKING, 0.0) is None
+
+
+def test_gate_never_gives_another_topics_sub_answer():
+    other = (["", "immunosuppressants.tacrolimus_brand"], np.array([0.01, 0.99]))
+    assert gate("side_effects", other, 0.0).sub_answer is None
+
+
+def test_gate_gives_nothing_when_general_is_the_best_class():
+    general = (["", "side_effects.flu_vaccine"], np.array([0.6, 0.4]))
+    assert gate("side_effects", general, 0.0).sub_answer is None
+
+
+def test_threshold_is_the_most_accurate_within_the_wrong_rate():
+    gold = ["a.x", "a.x", "a.y", "", "", ""]
+    candidates = ["a.x", "a.x", "a.x", "a.y", "", ""]
+    confidences = [0.9, 0.6, 0.5, 0.3, 0.9, 0.9]
+    threshold, accuracy, wrong = choose_threshold(gold, candidates, confidences, max_wrong_rate=0.0)
+    # Above 0.5 the two wrong specific answers (0.5 and 0.3) are held back; 0.6 is still given.
+    assert threshold == 0.55 and wrong == 0.0 and accuracy == pytest.approx(5 / 6)
+
+
+def test_threshold_gives_no_sub_answers_when_none_meets_the_wrong_rate():
+    threshold, _, wrong = choose_threshold(["", ""], ["a.x", "a.x"], [0.99, 0.99], 0.0)
+    assert wrong == 0.0 and threshold == NEVER
+    assert gate("side_effects", (["", "side_effects.x"], np.array([0.0, 1.0])), NEVER).sub_answer is None
+
+
+# --- the component on small data -------------------------------------------------------------
+
+FLU = ["can i get the flu jab on prednisone", "is the flu shot ok with steroids",
+       "nasal flu vaccine for my son on steroids", "flu vaccination while on tacrolimus",
+       "should people on mycophenolate have the flu injection", "flu jab and immunosuppression"]
+GROWTH = ["do steroids stop children growing", "will prednisolone make my daughter short",
+          "steroid effect on height in kids", "growth problems from long steroid courses",
+          "can steroids affect how tall a child gets", "is slow growth a steroid side effect"]
+GENERAL_SIDE_EFFECTS = ["what are the side effects of fsgs treatment", "side effects of the drugs",
+                        "what side effects should I watch for", "are the medicines harmful",
+                        "what monitoring is needed on treatment", "do the treatments have risks"]
+OTHER_TOPIC = ["what is fsgs", "what does focal segmental mean", "explain fsgs to me"]
+
+
+def _example(text: str, intent: str, sub_answer: str | None = None) -> Message:
+    return Message.build(text, intent, example_metadata={SUB_ANSWER: sub_answer} if sub_answer else None)
+
+
+def _training_data() -> TrainingData:
+    return TrainingData(
+        [_example(t, "side_effects", "side_effects.flu_vaccine") for t in FLU]
+        + [_example(t, "side_effects", "side_effects.growth") for t in GROWTH]
+        + [_example(t, "side_effects") for t in GENERAL_SIDE_EFFECTS]
+        + [_example(t, "fsgs_definition") for t in OTHER_TOPIC])
+
+
+def _message(text: str, intent: str, dense: np.ndarray | None = None, **data) -> Message:
+    message = Message(data={"text": text, "intent": {"name": intent, "confidence": 0.9}, **data})
+    if dense is not None:
+        message.add_features(Features(dense.reshape(1, -1), "sentence", "text", "dense_featurizer"))
+    return message
+
+
+def _sub_answers(message: Message) -> list[str]:
+    return [e["value"] for e in message.get("entities", []) if e["entity"] == SUB_ANSWER]
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> LocalModelStorage:
+    return LocalModelStorage(tmp_path)
+
+
+def _context() -> ExecutionContext:
+    return ExecutionContext(GraphSchema({}), "test-model")
+
+
+def _trained(storage: LocalModelStorage, training_data: TrainingData, **config) -> SubAnswerSelector:
+    resource = Resource("sub_answer_selector")
+    selector = SubAnswerSelector.create({**SubAnswerSelector.get_default_config(), **config},
+                                        storage, resource, _context())
+    selector.train(training_data)
+    return SubAnswerSelector.load({**SubAnswerSelector.get_default_config(), **config},
+                                  storage, resource, _context())
+
+
+def test_rasa_keeps_example_metadata_where_the_selector_reads_it():
+    from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
+
+    data = RasaYAMLReader().reads(
+        'version: "3.1"\nnlu:\n- intent: side_effects\n  examples:\n  - text: flu jab on steroids\n'
+        '    metadata:\n      sub_answer: side_effects.flu_vaccine\n  - text: any side effects\n')
+    labels = {m.get("text"): example_sub_answer(m) for m in data.intent_examples}
+    assert labels == {"flu jab on steroids": "side_effects.flu_vaccine", "any side effects": None}
+
+
+def test_selector_picks_the_sub_answer_after_a_save_and_load(storage):
+    selector = _trained(storage, _training_data(), threshold=0.4)
+    messages = [_message("is the flu jab safe on steroids", "side_effects"),
+                _message("can steroids make a child shorter", "side_effects")]
+    selector.process(messages)
+    assert [_sub_answers(m) for m in messages] == [["side_effects.flu_vaccine"],
+                                                    ["side_effects.growth"]]
+    assert selector.threshold == 0.4
+
+
+@pytest.mark.parametrize("intent", [*ESCALATION_INTENTS, "fsgs_definition", FALLBACK_INTENT])
+def test_selector_adds_nothing_unless_the_final_intent_is_the_topic(storage, intent):
+    selector = _trained(storage, _training_data(), threshold=0.0)
+    message = _message("is the flu jab safe on steroids", intent)
+    selector.process([message])
+    assert _sub_answers(message) == []
+
+
+def test_selector_adds_nothing_below_its_threshold(storage):
+    selector = _trained(storage, _training_data(), threshold=0.999)
+    message = _message("is the flu jab safe on steroids", "side_effects")
+    selector.process([message])
+    assert _sub_answers(message) == [] and message.get("sub_answer_selection")["candidate"] != GENERAL
+
+
+def test_selector_ignores_client_metadata_at_inference(storage):
+    selector = _trained(storage, _training_data(), threshold=0.4)
+    message = _message("what side effects should I watch for", "side_effects",
+                       metadata={"example": {SUB_ANSWER: "side_effects.growth"}})
+    selector.process([message])
+    assert _sub_answers(message) == []
+
+
+def test_selector_chooses_its_threshold_by_cross_validation(storage):
+    selector = _trained(storage, _training_data())
+    cv = selector.cross_validation
+    assert selector.threshold in [round(t, 2) for t in np.arange(0.2, 0.951, 0.05)]
+    assert cv["chosen_by"].startswith("cross-validation")
+    assert (cv["specific_examples"], cv["general_examples"]) == (12, 6)
+    assert set(cv["per_topic"]) == {"side_effects"}
+
+
+def test_selector_uses_dense_sentence_features_when_the_pipeline_has_them(storage):
+    """With features that separate the classes perfectly and texts that say nothing, only the
+    dense features can tell the sub-answers apart."""
+    rng = np.random.default_rng(0)
+    centres = {"side_effects.flu_vaccine": np.eye(8)[0], "side_effects.growth": np.eye(8)[1],
+               GENERAL: np.eye(8)[2]}
+    examples = []
+    for label, centre in centres.items():
+        for _ in range(8):
+            example = _example("tell me about this please", "side_effects", label or None)
+            example.add_features(Features((centre + rng.normal(0, 0.05, 8)).reshape(1, -1),
+                                          "sentence", "text", "dense_featurizer"))
+            examples.append(example)
+    selector = _trained(storage, TrainingData(examples), threshold=0.5, dense_weight=4.0)
+    message = _message("tell me about this please", "side_effects", dense=centres["side_effects.growth"])
+    selector.process([message])
+    assert _sub_answers(message) == ["side_effects.growth"]
+    without = _message("tell me about this please", "side_effects")
+    selector.process([without])   # a message without dense features is read as zeros, not a crash
+    assert without.get("sub_answer_selection") is not None
+
+
+def test_selector_rejects_a_sub_answer_filed_under_another_intent(storage):
+    data = TrainingData([_example(t, "side_effects") for t in GENERAL_SIDE_EFFECTS]
+                        + [_example("tacrolimus brands", "side_effects", "immunosuppressants.brand")])
+    selector = SubAnswerSelector.create(SubAnswerSelector.get_default_config(), storage,
+                                        Resource("s"), _context())
+    with pytest.raises(ValueError, match="immunosuppressants.brand"):
+        selector.train(data)
+
+
+def test_selector_without_any_sub_answers_trains_and_adds_nothing(storage):
+    selector = _trained(storage, TrainingData([_example(t, "side_effects") for t in GENERAL_SIDE_EFFECTS]))
+    message = _message("side effects of the drugs", "side_effects")
+    selector.process([message])
+    assert _sub_answers(message) == [] and selector.threshold is None
+
+
+# --- the trained model on the held-out questions ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def holdout_scores(parse):
+    questions = load_questions()
+    assert questions, "no held-out questions in tests/data/subanswers"
+    return score(questions, parse)
+
+
+@pytest.mark.slow
+def test_holdout_wrong_specific_answers_stay_rare(holdout_scores):
+    wrong = [e for e, r in zip(holdout_scores.errors(), [r for r in holdout_scores.replies if not r.correct],
+                               strict=True) if r.wrong_specific]
+    assert holdout_scores.wrong_rate <= TARGETS["wrong_rate"], "\n".join(wrong)
+
+
+@pytest.mark.slow
+def test_holdout_sub_answer_accuracy_meets_the_target(holdout_scores):
+    """The gold sub-answer, or the general answer for a general question, with the right intent."""
+    assert holdout_scores.accuracy >= TARGETS["accuracy"], (
+        f"accuracy {holdout_scores.accuracy:.3f} (wrong {holdout_scores.wrong_rate:.3f}), "
+        f"targets {TARGETS}\n" + "\n".join(holdout_scores.errors()))
