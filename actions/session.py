@@ -1,14 +1,8 @@
-"""Every conversation starts with the short disclaimer (what the assistant is and is not).
-
-A session that expires during a handoff (the user writes again after `session_expiration_time`
-while staff still have the conversation) starts a new session still paused, without the
-disclaimer: Rasa's `SessionStarted` resets the pause, and the bot would answer in the middle of
-the care team's conversation.
-"""
+"""Every conversation starts with the short disclaimer (what the assistant is and is not)."""
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActionExecuted, ConversationPaused, EventType, SessionStarted
+from rasa_sdk.events import ActionExecuted, EventType, SessionStarted
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.settings import Settings, get_settings
@@ -28,8 +22,6 @@ class ActionSessionStart(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[EventType]:
-        if tracker.is_paused():
-            return [SessionStarted(), ConversationPaused(), ActionExecuted("action_listen")]
         dispatcher.utter_message(text=DISCLAIMER.format(
             emergency_number=(self._settings or get_settings()).emergency_number))
         return [SessionStarted(), ActionExecuted("action_listen")]

@@ -7,8 +7,7 @@ import re
 import yaml
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
-from rasa_sdk import Tracker
-from rasa_sdk.events import ActionExecuted, ConversationPaused, SessionStarted
+from rasa_sdk.events import ActionExecuted, SessionStarted
 
 from actions.session import ActionSessionStart
 from bot.nlg import EmergencyNumberNLG
@@ -24,16 +23,6 @@ def test_session_disclaimer_names_the_configured_emergency_number(tmp_path, doma
     events, texts, _ = run(ActionSessionStart(settings), tracker("hi", "greet"), domain)
     assert texts[0].endswith(f"If someone is very unwell right now, call {EMERGENCY_NUMBER}.")
     assert events == [SessionStarted(), ActionExecuted("action_listen")]
-
-
-def test_a_session_expiring_during_a_handoff_starts_paused_and_silent(tmp_path, domain):
-    settings = load_settings({"FSGS_VAR_DIR": str(tmp_path), "RASA_AUTH_TOKEN": "t", "WEB_SECRET_KEY": "k"})
-    # Staff hold the conversation; the user writes again after the session expired.
-    before = tracker("still there?", "greet", earlier=[{"event": "pause"}])
-    paused = Tracker.from_dict({**before.current_state(), "paused": True})
-    events, texts, _ = run(ActionSessionStart(settings), paused, domain)
-    assert events == [SessionStarted(), ConversationPaused(), ActionExecuted("action_listen")]
-    assert texts == []
 
 
 def test_the_rasa_server_fills_utter_emergency_from_the_setting():
