@@ -15,6 +15,8 @@ from typing import Iterator, List
 
 import sqlalchemy as sa
 
+from bot.tracker_snapshots import delete_snapshots
+
 EVENTS = sa.table("events", sa.column("id"), sa.column("sender_id"), sa.column("type_name"),
                   sa.column("timestamp"), sa.column("data"))
 
@@ -53,6 +55,7 @@ class TrackerEvents:
         with self._connection(write=True) as connection:
             if not _has_events(connection):
                 return 0
+            delete_snapshots(connection, [conversation_id])
             return connection.execute(sa.delete(EVENTS).where(EVENTS.c.sender_id == conversation_id)).rowcount
 
     def paused(self) -> List[str]:
@@ -77,6 +80,7 @@ class TrackerEvents:
                 return 0
             ids = list(connection.execute(idle).scalars())
             for start in range(0, len(ids), 500):
+                delete_snapshots(connection, ids[start:start + 500])
                 connection.execute(sa.delete(EVENTS).where(EVENTS.c.sender_id.in_(ids[start:start + 500])))
             return len(ids)
 

@@ -67,17 +67,17 @@ def private_files(settings: Settings) -> None:
 def prepare_databases(settings: Settings) -> None:
     """Create or migrate the handoff schema and Rasa's tracker-store tables once, before any
     replica or action server starts (replicas starting together race on `CREATE TABLE`)."""
-    from rasa.core.tracker_store import SQLTrackerStore
-
     from bot.handoff.store import HandoffStore
+    from bot.tracker_store import WindowedSQLTrackerStore
 
     private_files(settings)
     store = HandoffStore.from_url(settings.database_url)
     store.create_schema()
     store.dispose()
     env = settings.rasa_environment()
-    tracker_store = SQLTrackerStore(dialect=env["FSGS_TRACKER_DIALECT"],
-                                    host=env["FSGS_TRACKER_HOST"] or None, db=env["FSGS_TRACKER_DB"])
+    tracker_store = WindowedSQLTrackerStore(dialect=env["FSGS_TRACKER_DIALECT"],
+                                            host=env["FSGS_TRACKER_HOST"] or None,
+                                            db=env["FSGS_TRACKER_DB"])
     tracker_store.engine.dispose()
 
 
