@@ -131,6 +131,7 @@ class ActionEscalateToHuman(UsesHandoff, Action):
                 else f"{OPENING[reason]} {OFFLINE}"
             dispatcher.utter_message(text=text)
             return []
+        assert outcome.result is not None  # not queued offline, so the store answered
         ticket, created = outcome.result.ticket, outcome.result.created
         staffed = handoff.is_staffed()
         kind = alert_kind(reason, created, priority_before, staffed)

@@ -5,8 +5,6 @@ so the store only ever sees hashes, and old hashes are upgraded when the paramet
 """
 from __future__ import annotations
 
-from typing import Optional
-
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -60,7 +58,7 @@ def upgraded_hash(password: str) -> str:
     return _hasher.hash(password[:MAX_PASSWORD_CHARS])
 
 
-def verify_password(password_hash: Optional[str], password: str) -> bool:
+def verify_password(password_hash: str | None, password: str) -> bool:
     """True if `password` matches; always spends one argon2 verification, even without a hash."""
     try:
         return _hasher.verify(password_hash or _DUMMY_HASH, password[:MAX_PASSWORD_CHARS]) \

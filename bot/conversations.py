@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Iterator, List
 
 import sqlalchemy as sa
 
@@ -42,7 +42,7 @@ class TrackerEvents:
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             raise TrackerStoreUnavailable(f"tracker store unreachable: {type(exc.orig).__name__}") from exc
 
-    def events(self, conversation_id: str) -> List[dict]:
+    def events(self, conversation_id: str) -> list[dict]:
         """Every stored event of one conversation, oldest first, as Rasa serialised it."""
         query = sa.select(EVENTS.c.data).where(EVENTS.c.sender_id == conversation_id).order_by(EVENTS.c.id)
         with self._connection() as connection:
@@ -58,7 +58,7 @@ class TrackerEvents:
             delete_snapshots(connection, [conversation_id])
             return connection.execute(sa.delete(EVENTS).where(EVENTS.c.sender_id == conversation_id)).rowcount
 
-    def paused(self) -> List[str]:
+    def paused(self) -> list[str]:
         """Conversations whose bot is paused now: their latest pause, resume or restart event is
         a pause (Rasa answers nobody there until a resume)."""
         kinds = ("pause", "resume", "restart")

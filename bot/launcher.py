@@ -35,10 +35,17 @@ class Service:
     log: IO[bytes] | None = field(default=None, repr=False)
 
 
-def service_environment(settings: Settings, variables: Mapping[str, str] = ()) -> dict[str, str]:
+def started(service: Service) -> subprocess.Popen:
+    """The process of a service that has been spawned (an error before `Stack.start`)."""
+    if service.process is None:
+        raise RuntimeError(f"{service.name} has not been started")
+    return service.process
+
+
+def service_environment(settings: Settings, variables: Mapping[str, str] | None = None) -> dict[str, str]:
     """The child processes' environment: ours, the `variables` the settings were loaded from
     (so children read the same settings), and what endpoints.yml interpolates."""
-    env = {**os.environ, **dict(variables), **settings.rasa_environment()}
+    env = {**os.environ, **dict(variables or {}), **settings.rasa_environment()}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["RASA_TELEMETRY_ENABLED"] = "false"  # no phoning home from a medical service
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
@@ -133,9 +140,9 @@ class Stack:
 
     def kill(self, name: str) -> None:
         """SIGKILL one service's process group (fault tests: a crashed replica)."""
-        service = self.service(name)
-        os.killpg(service.process.pid, signal.SIGKILL)
-        service.process.wait()
+        process = started(self.service(name))
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
     def restart(self, name: str, timeout: float = 180.0) -> None:
         """Start a service that exited (or was killed) again, and wait until it answers."""
@@ -145,7 +152,7 @@ class Stack:
         self._spawn(service)
         deadline = time.monotonic() + timeout
         while not _answers(service.health_url):
-            if service.process.poll() is not None or time.monotonic() > deadline:
+            if started(service).poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{name} did not come back{self._log_hint(service)}")
             time.sleep(0.5)
 
@@ -156,8 +163,8 @@ class Stack:
         deadline = time.monotonic() + timeout
         for service in self.services:
             while not _answers(service.health_url):
-                if service.process.poll() is not None:
-                    raise RuntimeError(f"{service.name} exited with code {service.process.returncode}"
+                if started(service).poll() is not None:
+                    raise RuntimeError(f"{service.name} exited with code {started(service).returncode}"
                                        f" before it was ready{self._log_hint(service)}")
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{service.name} not ready after {timeout:.0f}s"

@@ -45,4 +45,4 @@ def _validate_action_result(self: action.RemoteAction, result: dict[str, Any]) -
 
 def apply() -> None:
     """Install the fixes (idempotent)."""
-    action.RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
+    action.RemoteAction._validate_action_result = _validate_action_result

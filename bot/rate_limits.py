@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.settings import Settings
 
@@ -112,7 +112,7 @@ class RedisWindows:
 
         # A bounded pool: a burst of requests waits for a connection instead of opening hundreds
         # (which time out on a busy machine and would fall back to per-process counts).
-        pool = aioredis.BlockingConnectionPool.from_url(
+        pool: Any = aioredis.BlockingConnectionPool.from_url(
             url, max_connections=POOL_CONNECTIONS, timeout=POOL_WAIT_SECONDS, socket_timeout=1,
             socket_connect_timeout=1)
         self.redis = aioredis.Redis(connection_pool=pool)

@@ -139,6 +139,8 @@ def event_from_dict(data: dict[str, Any]) -> Event | None:
 class WindowedSQLTrackerStore(SQLTrackerStore):
     """`SQLTrackerStore` that loads a snapshot plus a bounded window (see the module docstring)."""
 
+    engine: Any  # set by SQLTrackerStore.__init__ (untyped upstream)
+
     def __init__(self, domain: Any = None, keep_turns: int = KEEP_TURNS, max_turns: int = MAX_TURNS,
                  **kwargs: Any) -> None:
         super().__init__(domain, **kwargs)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-from typing import Any, Awaitable, Callable, Dict, Optional
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rasa.core.channels.channel import UserMessage
 
@@ -65,12 +66,12 @@ class RateLimiter:
     TRUSTED_PROXIES; lumping those together would refuse everybody.
     """
 
-    def __init__(self, settings: Settings, windows: Optional[Windows] = None):
+    def __init__(self, settings: Settings, windows: Windows | None = None):
         self.per_sender = settings.rate_limit_per_minute
         self.per_address = settings.rate_limit_per_address_per_minute
         self.windows = windows or rate_limits.windows(settings, "rate", WINDOW_SECONDS)
 
-    async def allow(self, sender_key: str, address: Optional[str] = None) -> Optional[str]:
+    async def allow(self, sender_key: str, address: str | None = None) -> str | None:
         """None if the message may be processed, else what was exceeded ("address" or "sender").
         A message refused for its sender does not use up its address's allowance."""
         address_hit = None
@@ -92,14 +93,14 @@ def shared_limiter(settings: Settings) -> RateLimiter:
     return RateLimiter(settings)
 
 
-def address_metadata(address: str) -> Dict[str, Any]:
+def address_metadata(address: str) -> dict[str, Any]:
     """UserMessage metadata from our REST and socket.io connectors: the request's client address,
     for the guard, which removes it again (it never reaches the tracker)."""
     return {CLIENT_ADDRESS_KEY: address}
 
 
-def guard_messages(on_new_message: Handler, settings: Optional[Settings] = None,
-                   limiter: Optional[RateLimiter] = None) -> Handler:
+def guard_messages(on_new_message: Handler, settings: Settings | None = None,
+                   limiter: RateLimiter | None = None) -> Handler:
     """`on_new_message` behind the size and rate limits (wrap it in an input channel's blueprint)."""
     settings = settings or get_settings()
     limiter = limiter or shared_limiter(settings)

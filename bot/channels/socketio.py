@@ -15,7 +15,8 @@ message pushed through Rasa's HTTP API) reaches the socket wherever it is connec
 from __future__ import annotations
 
 import uuid
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import socketio as python_socketio
 from rasa.core.channels import socketio
@@ -46,7 +47,7 @@ class SocketIOInput(socketio.SocketIOInput):
         handle_message = handlers[self.user_message_evt]
 
         @sio.on("session_request", namespace=self.namespace)
-        async def session_request(sid: Text, data: Optional[Dict]) -> None:
+        async def session_request(sid: str, data: dict | None) -> None:
             requested = data.get("session_id") if isinstance(data, dict) else None
             session_id = requested if isinstance(requested, str) and SESSION_ID.fullmatch(requested) \
                 else uuid.uuid4().hex
@@ -54,14 +55,14 @@ class SocketIOInput(socketio.SocketIOInput):
             await confirm_session(sid, {"session_id": session_id})
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
-        async def user_message(sid: Text, data: Any) -> None:
+        async def user_message(sid: str, data: Any) -> None:
             session = await sio.get_session(sid, namespace=self.namespace)
             text = data.get("message") if isinstance(data, dict) else None
             if "session_id" in session and isinstance(text, str):
                 await handle_message(sid, {"message": text, "session_id": session["session_id"],
                                            "metadata": address_metadata(_address(sid))})
 
-        def _address(sid: Text) -> str:
+        def _address(sid: str) -> str:
             """The address of the request that opened this socket (engine.io's own REMOTE_ADDR
             for Sanic is always 127.0.0.1)."""
             request = (sio.get_environ(sid, namespace=self.namespace) or {}).get("sanic.request")

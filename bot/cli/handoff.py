@@ -13,8 +13,8 @@ import dataclasses
 import json
 import re
 import sys
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, List, Sequence
 
 from bot.conversations import TrackerStoreUnavailable, tracker_events
 from bot.handoff.delivery import DeliveryError
@@ -120,11 +120,11 @@ def _desk(store: HandoffStore) -> StaffDesk:
 
 
 def _jsonable(value):
-    if dataclasses.is_dataclass(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {key: _jsonable(item) for key, item in dataclasses.asdict(value).items()}
     if isinstance(value, dict):
         return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, list | tuple):
         return [_jsonable(item) for item in value]
     return value.isoformat() if isinstance(value, datetime) else value
 
@@ -140,7 +140,8 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     if any(headers):
         cells.insert(0, list(headers))
     widths = [max(len(row[i]) for row in cells) if cells else 0 for i in range(len(headers))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+                     for row in cells)
 
 
 def _when(moment: datetime) -> str:
@@ -160,7 +161,7 @@ def _one_line(text: str, width: int = 50) -> str:
 
 
 def _list(args: argparse.Namespace, store: HandoffStore) -> int:
-    statuses: List[str] = args.status or list(ACTIVE_STATUSES)
+    statuses: list[str] = args.status or list(ACTIVE_STATUSES)
     tickets = store.list_tickets(STATUSES if "all" in statuses else statuses, limit=args.limit)
     if args.json:
         return _print_json({"tickets": tickets, "counts": store.counts()})

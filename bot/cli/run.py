@@ -30,7 +30,7 @@ def serve(stack: launcher.Stack, summary: Callable[[], str], timeout: float = 18
         print(summary(), flush=True)
         while (exited := stack.first_exited()) is None:
             time.sleep(1)
-        print(f"{exited.name} stopped (exit code {exited.process.returncode}); stopping the rest.")
+        print(f"{exited.name} stopped (exit code {launcher.started(exited).returncode}); stopping the rest.")
         return 1
     except KeyboardInterrupt:
         return 0

@@ -24,11 +24,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import List, Optional
 
 from bot.handoff.models import utcnow
-from bot.handoff.store import (EscalationRequest, EscalationResult, HandoffStore, InvalidInput,
-                               StoreUnavailable, TicketCapReached, valid_request_id)
+from bot.handoff.store import (
+    EscalationRequest,
+    EscalationResult,
+    HandoffStore,
+    InvalidInput,
+    StoreUnavailable,
+    TicketCapReached,
+    valid_request_id,
+)
 from bot.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -47,7 +53,7 @@ class EscalationOutcome:
     """What `escalate` did: `result` is None exactly when the request was queued offline or held
     back by the new-ticket cap."""
 
-    result: Optional[EscalationResult]
+    result: EscalationResult | None
     queued_offline: bool
     replay: ReplayReport = ReplayReport()
     held_back: bool = False
@@ -66,7 +72,7 @@ class Outbox:
 
     HELD_SUFFIX = ".held.json"   # held back by the cap: never urgent, skipped unread while capped
 
-    def __init__(self, directory: Path, new_tickets_per_minute: Optional[int] = None):
+    def __init__(self, directory: Path, new_tickets_per_minute: int | None = None):
         self.directory = Path(directory)
         self.rejected_dir = self.directory / "rejected"
         # Every outbox of a deployment applies the same cap, so no replay drains held requests
@@ -99,12 +105,12 @@ class Outbox:
         _fsync_dir(self.directory)
         return final
 
-    def pending(self) -> List[Path]:
+    def pending(self) -> list[Path]:
         if not self.directory.is_dir():
             return []
         return sorted(self.directory.glob("*.json"))
 
-    def _files(self) -> List[Path]:
+    def _files(self) -> list[Path]:
         """Every file that may hold a request: pending, rejected, and temporaries of a crash."""
         return [path for directory in (self.directory, self.rejected_dir) if directory.is_dir()
                 for path in directory.iterdir() if path.is_file()]

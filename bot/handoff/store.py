@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -26,9 +27,22 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.emails import InvalidEmail, account_email
-from bot.handoff.models import (ACTIVE_STATUSES, ALERT_KINDS, REASONS, ROLES, STATUSES, Alert,
-                                ChangeCounter, Note, RevokedSession, StaffMessage, StaffUser, Ticket,
-                                TicketEvent, utcnow)
+from bot.handoff.models import (
+    ACTIVE_STATUSES,
+    ALERT_KINDS,
+    REASONS,
+    ROLES,
+    STATUSES,
+    Alert,
+    ChangeCounter,
+    Note,
+    RevokedSession,
+    StaffMessage,
+    StaffUser,
+    Ticket,
+    TicketEvent,
+    utcnow,
+)
 from bot.settings import get_settings
 
 MAX_TEXT_CHARS = 5000          # notes, staff messages; longer user messages are truncated
@@ -97,10 +111,10 @@ class EscalationRequest:
     sender_id: str
     reason: str
     message: str
-    contact_details: Optional[str] = None
-    contact_consent: Optional[bool] = None
-    request_id: Optional[str] = None
-    requested_at: Optional[datetime] = None
+    contact_details: str | None = None
+    contact_consent: bool | None = None
+    request_id: str | None = None
+    requested_at: datetime | None = None
     queued_offline: bool = False
     held_back: bool = False     # waited in the outbox because of the new-ticket cap
 
@@ -117,13 +131,13 @@ class TicketView:
     first_message: str
     last_user_message: str
     message_count: int
-    contact_details: Optional[str]
-    contact_consent: Optional[bool]
-    assigned_to: Optional[str]
+    contact_details: str | None
+    contact_consent: bool | None
+    assigned_to: str | None
     created_at: datetime
     updated_at: datetime
-    claimed_at: Optional[datetime]
-    resolved_at: Optional[datetime]
+    claimed_at: datetime | None
+    resolved_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -160,7 +174,7 @@ class StaffMessageView:
     author: str
     text: str
     created_at: datetime
-    delivered_at: Optional[datetime]
+    delivered_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -182,25 +196,25 @@ class AlertView:
     status: str
     attempts: int
     created_at: datetime
-    last_attempt_at: Optional[datetime]
-    next_attempt_at: Optional[datetime]
-    sent_at: Optional[datetime]
-    last_error: Optional[str]
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    last_error: str | None
 
 
 @dataclass(frozen=True)
 class TicketHistory:
     ticket: TicketView
-    events: Tuple[EventView, ...]
-    notes: Tuple[NoteView, ...]
-    messages: Tuple[StaffMessageView, ...]
+    events: tuple[EventView, ...]
+    notes: tuple[NoteView, ...]
+    messages: tuple[StaffMessageView, ...]
 
 
 V = TypeVar("V")
 
 
-def _view(cls: Type[V], row) -> V:
-    return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+def _view(cls: type[V], row: Any) -> V:
+    return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})  # type: ignore[arg-type]
 
 
 def _engine_for(url: str) -> Engine:
@@ -240,7 +254,7 @@ def _unavailable_as_store_error(url: str) -> Iterator[None]:
         raise
 
 
-def _clean(value: Optional[str]) -> str:
+def _clean(value: str | None) -> str:
     """Stripped, without NUL characters (PostgreSQL refuses them in text columns)."""
     return (value or "").replace("\x00", "").strip()
 
@@ -277,7 +291,7 @@ def _validated(request: EscalationRequest) -> EscalationRequest:
     if request.requested_at is not None and request.requested_at.tzinfo is None:
         raise InvalidInput("requested_at must be timezone-aware")
     if request.contact_consent:
-        _text(request.contact_details, "contact details", MAX_CONTACT_CHARS)
+        _text(request.contact_details or "", "contact details", MAX_CONTACT_CHARS)
     return request
 
 
@@ -294,7 +308,7 @@ class HandoffStore:
         self._write_turn = threading.Lock() if self._sqlite else nullcontext()
 
     @classmethod
-    def from_url(cls, url: Optional[str] = None) -> "HandoffStore":
+    def from_url(cls, url: str | None = None) -> HandoffStore:
         """A store for `url`, by default `DATABASE_URL` from the settings."""
         return cls(_engine_for(get_settings().database_url if url is None else url))
 
@@ -349,14 +363,14 @@ class HandoffStore:
 
     @staticmethod
     def _record(session: Session, ticket: Ticket, actor: str, kind: str, detail: str = "",
-                at: Optional[datetime] = None, request_id: Optional[str] = None) -> None:
+                at: datetime | None = None, request_id: str | None = None) -> None:
         at = at or utcnow()
         ticket.updated_at = at
         session.add(TicketEvent(ticket_id=ticket.id, at=at, actor=actor, kind=kind, detail=detail,
                                 request_id=request_id))
 
     @staticmethod
-    def _apply_contact(ticket: Ticket, details: Optional[str], consent: bool) -> str:
+    def _apply_contact(ticket: Ticket, details: str | None, consent: bool) -> str:
         ticket.contact_consent = consent
         ticket.contact_details = _clean(details) if consent else None
         return "consent given; contact details stored" if consent else \
@@ -444,7 +458,7 @@ class HandoffStore:
             raise TicketCapReached(f"{cap} new tickets were opened in the last minute")
 
     def append_during_handoff(self, conversation_id: str, channel: str, message: str,
-                              request_id: Optional[str] = None) -> Optional[TicketView]:
+                              request_id: str | None = None) -> TicketView | None:
         """Add a message the patient wrote while staff hold the chat (the bot is paused, so no
         escalation runs) to the conversation's active ticket; None if it has none. Idempotent
         per `request_id` (Rasa's message id)."""
@@ -476,7 +490,7 @@ class HandoffStore:
                 raise TicketNotFound(f"no ticket #{ticket_id}")
             return _view(TicketView, ticket)
 
-    def open_ticket_for(self, conversation_id: str) -> Optional[TicketView]:
+    def open_ticket_for(self, conversation_id: str) -> TicketView | None:
         with self._read() as session:
             ticket = session.execute(select(Ticket).where(
                 Ticket.conversation_id == conversation_id,
@@ -484,7 +498,7 @@ class HandoffStore:
             return None if ticket is None else _view(TicketView, ticket)
 
     def list_tickets(self, statuses: Sequence[str] = ACTIVE_STATUSES,
-                     limit: int = 200) -> List[TicketView]:
+                     limit: int = 200) -> list[TicketView]:
         """Tickets in `statuses`, urgent first, then longest waiting first."""
         unknown = set(statuses) - set(STATUSES)
         if unknown:
@@ -496,7 +510,7 @@ class HandoffStore:
                 .order_by(urgent_first, Ticket.created_at, Ticket.id).limit(limit)).scalars()
             return [_view(TicketView, row) for row in rows]
 
-    def unread_counts(self, ticket_ids: Sequence[int]) -> Dict[int, int]:
+    def unread_counts(self, ticket_ids: Sequence[int]) -> dict[int, int]:
         """Patient messages added to each ticket since staff last claimed or replied to it."""
         staff_seen = (select(TicketEvent.ticket_id, func.max(TicketEvent.id).label("last"))
                       .where(TicketEvent.kind.in_(("claimed", "staff_message")),
@@ -568,7 +582,7 @@ class HandoffStore:
                 self._record(session, ticket, staff, "reassigned", f"{previous} -> {to_staff}", now)
             return _view(TicketView, ticket)
 
-    def resolve(self, ticket_id: int, staff: str, farewell: Optional[str] = None) -> TicketView:
+    def resolve(self, ticket_id: int, staff: str, farewell: str | None = None) -> TicketView:
         """Close a ticket; `farewell` is stored as the last staff message in the same transaction,
         so a retried resolve never says goodbye twice."""
         staff = _email(staff)
@@ -628,7 +642,7 @@ class HandoffStore:
                              f"message #{message.id}", now)
             return _view(StaffMessageView, message)
 
-    def pending_messages(self, conversation_id: str) -> List[StaffMessageView]:
+    def pending_messages(self, conversation_id: str) -> list[StaffMessageView]:
         """Undelivered staff messages for a conversation, oldest first."""
         with self._read() as session:
             rows = session.execute(select(StaffMessage).where(
@@ -637,7 +651,7 @@ class HandoffStore:
             return [_view(StaffMessageView, row) for row in rows]
 
     def claim_pending(self, conversation_id: str,
-                      lease: timedelta = HANDOVER_LEASE) -> List[StaffMessageView]:
+                      lease: timedelta = HANDOVER_LEASE) -> list[StaffMessageView]:
         """Claim a conversation's undelivered staff messages for one delivery, oldest first.
 
         [] when none wait, or when another sender holds a live claim on any of them (it delivers
@@ -669,7 +683,7 @@ class HandoffStore:
                 .values(handed_over_at=None))
 
     def conversations_with_pending(self, lease: timedelta = HANDOVER_LEASE,
-                                   limit: int = 500) -> List[str]:
+                                   limit: int = 500) -> list[str]:
         """Conversations with staff messages that wait for delivery and that nobody is delivering,
         longest waiting first (the background push retry)."""
         stale = utcnow() - lease
@@ -694,11 +708,11 @@ class HandoffStore:
             self._record(session, ticket, staff, "note", f"note #{note.id}", now)
             return _view(NoteView, note)
 
-    def save_contact(self, ticket_id: int, contact_details: Optional[str],
+    def save_contact(self, ticket_id: int, contact_details: str | None,
                      consent: bool) -> TicketView:
         """Keep contact details only with consent; the decision is recorded either way."""
         if consent:
-            _text(contact_details, "contact details", MAX_CONTACT_CHARS)
+            _text(contact_details or "", "contact details", MAX_CONTACT_CHARS)
         with self._write() as session:
             ticket = self._locked(session, ticket_id)
             self._record(session, ticket, BOT, "contact_saved",
@@ -710,7 +724,7 @@ class HandoffStore:
         return self._delete_tickets(
             select(Ticket.id).where(Ticket.status == "resolved", Ticket.resolved_at < before))
 
-    def tickets_for(self, conversation_id: str) -> List[TicketView]:
+    def tickets_for(self, conversation_id: str) -> list[TicketView]:
         """Every ticket of one conversation, oldest first, whatever its status (data export)."""
         with self._read() as session:
             rows = session.execute(select(Ticket).where(Ticket.conversation_id == conversation_id)
@@ -732,8 +746,8 @@ class HandoffStore:
 
     # -- on-call alerts (bot/alerts sends them; the store keeps each one's outcome) ------------
 
-    def start_alerts(self, ticket_id: int, kind: str, destinations: Sequence[Tuple[str, str]],
-                     lease_until: datetime) -> Tuple[List[AlertView], List[AlertView]]:
+    def start_alerts(self, ticket_id: int, kind: str, destinations: Sequence[tuple[str, str]],
+                     lease_until: datetime) -> tuple[list[AlertView], list[AlertView]]:
         """Record a first attempt of alert `kind` for each (destination, target) and lease it to
         the caller until `lease_until`; returns (new alerts to send now, ones recorded earlier)."""
         if kind not in ALERT_KINDS:
@@ -754,7 +768,7 @@ class HandoffStore:
             return ([_view(AlertView, a) for a in fresh],
                     [_view(AlertView, a) for a in earlier.values()])
 
-    def urgent_without_alert(self, since: datetime, limit: int = 50) -> List[Tuple[TicketView, str]]:
+    def urgent_without_alert(self, since: datetime, limit: int = 50) -> list[tuple[TicketView, str]]:
         """Active urgent tickets changed since `since` that have no urgent alert record yet (an
         emergency replayed from the outbox, or a caller that never alerted), each with the kind
         it needs: urgent_raised if it was raised, else urgent_new."""
@@ -771,7 +785,7 @@ class HandoffStore:
                     for ticket, was_raised in rows]
 
     def take_due_alerts(self, now: datetime, lease_until: datetime,
-                        limit: int = 50) -> List[Tuple[AlertView, TicketView]]:
+                        limit: int = 50) -> list[tuple[AlertView, TicketView]]:
         """Lease pending alerts whose retry time has come (one more attempt each) with their
         tickets; alerts of tickets resolved meanwhile are cancelled instead."""
         with self._write() as session:
@@ -790,8 +804,8 @@ class HandoffStore:
                 taken.append((_view(AlertView, alert), _view(TicketView, ticket)))
             return taken
 
-    def finish_alert_attempt(self, alert_id: int, error: Optional[str] = None,
-                             retry_at: Optional[datetime] = None) -> AlertView:
+    def finish_alert_attempt(self, alert_id: int, error: str | None = None,
+                             retry_at: datetime | None = None) -> AlertView:
         """Record an attempt's outcome: sent (no `error`), pending until `retry_at`, or failed."""
         with self._write() as session:
             alert = session.execute(select(Alert).where(Alert.id == alert_id).with_for_update()
@@ -805,7 +819,7 @@ class HandoffStore:
                 alert.next_attempt_at, alert.last_error = retry_at, _clean(error)[:500]
             return _view(AlertView, alert)
 
-    def alerts_for(self, ticket_id: int) -> List[AlertView]:
+    def alerts_for(self, ticket_id: int) -> list[AlertView]:
         with self._read() as session:
             return [_view(AlertView, a) for a in session.execute(
                 select(Alert).where(Alert.ticket_id == ticket_id).order_by(Alert.id)).scalars()]
@@ -826,13 +840,13 @@ class HandoffStore:
         except IntegrityError as exc:
             raise InvalidInput(f"staff member {email} already exists") from exc
 
-    def get_staff(self, email: str) -> Optional[StaffView]:
+    def get_staff(self, email: str) -> StaffView | None:
         with self._read() as session:
             user = session.execute(select(StaffUser).where(
                 StaffUser.email == email.strip().lower())).scalar_one_or_none()
             return None if user is None else _view(StaffView, user)
 
-    def list_staff(self) -> List[StaffView]:
+    def list_staff(self) -> list[StaffView]:
         with self._read() as session:
             return [_view(StaffView, user) for user in
                     session.execute(select(StaffUser).order_by(StaffUser.email)).scalars()]

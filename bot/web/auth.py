@@ -12,7 +12,6 @@ import hashlib
 import logging
 from datetime import datetime, timezone
 from functools import wraps
-from typing import Optional
 from urllib.parse import quote
 
 from sanic import Blueprint, Request, response
@@ -46,7 +45,7 @@ def client_address(request: Request) -> str:
 
 def is_api(request: Request) -> bool:
     """Routes registered with `ctx_api=True` (fragments, events) answer 401 instead of redirecting."""
-    return getattr(request.route.ctx, "api", False)
+    return request.route is not None and bool(getattr(request.route.ctx, "api", False))
 
 
 async def current_staff(request: Request):
@@ -63,7 +62,7 @@ async def current_staff(request: Request):
     return staff
 
 
-def _unrevoked_staff(store: HandoffStore, session: security.Session) -> Optional[StaffView]:
+def _unrevoked_staff(store: HandoffStore, session: security.Session) -> StaffView | None:
     """The session's account, or None if the session was ended by logout (in any console
     process, before or after a restart: the revocations are in the handoff database)."""
     return None if store.session_revoked(session.nonce) else store.get_staff(session.email)
@@ -74,14 +73,14 @@ def _account_label(email: str) -> str:
     return hashlib.sha256(email.encode("utf-8", "surrogatepass")).hexdigest()[:10]
 
 
-async def guard(request: Request) -> Optional[response.HTTPResponse]:
+async def guard(request: Request) -> response.HTTPResponse | None:
     """Request middleware: CSRF cookie, session lookup, login requirement, CSRF check."""
     ctx = request.app.ctx
     request.ctx.csrf_secret = request.cookies.get(security.CSRF_COOKIE)
     request.ctx.csrf_new = not request.ctx.csrf_secret
     if request.ctx.csrf_new:
         request.ctx.csrf_secret = security.new_csrf_secret()
-    request.ctx.csrf_token = security.csrf_token(ctx.signer, request.ctx.csrf_secret)
+    request.ctx.csrf_token = security.csrf_token(ctx.signer, str(request.ctx.csrf_secret))
     request.ctx.staff = None
     if request.route is None or getattr(request.route.ctx, "static", False):
         return None
@@ -125,7 +124,7 @@ def admin_only(handler):
     return wrapper
 
 
-def _safe_next(target: Optional[str]) -> str:
+def _safe_next(target: str | None) -> str:
     """Only same-site paths: `//evil.example` or `https://...` would make an open redirect."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target

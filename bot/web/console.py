@@ -10,15 +10,19 @@ from __future__ import annotations
 import json
 from asyncio import to_thread
 from functools import partial
-from typing import Optional
 
 from sanic import Blueprint, Request, response
 from sanic.exceptions import NotFound
 
 from bot.conversations import TrackerStoreUnavailable
 from bot.handoff.delivery import DeliveryError
-from bot.handoff.store import (MAX_TEXT_CHARS, InvalidInput, InvalidTransition,
-                               StoreUnavailable, TicketNotFound)
+from bot.handoff.store import (
+    MAX_TEXT_CHARS,
+    InvalidInput,
+    InvalidTransition,
+    StoreUnavailable,
+    TicketNotFound,
+)
 from bot.web.auth import admin_only, current_staff
 from bot.web.forms import FormError, text_field
 from bot.web.pages import render
@@ -100,7 +104,7 @@ async def events(request: Request):
     ctx = request.app.ctx
     stream = await request.respond(content_type="text/event-stream",
                                    headers={"X-Accel-Buffering": "no"})
-    seen: Optional[int] = None
+    seen: int | None = None
     await stream.send("retry: 2000\n\n")
     while True:
         change = await ctx.feed.wait_for_change(seen, KEEPALIVE_SECONDS)
@@ -153,14 +157,14 @@ async def ticket_live(request: Request, raw_id: str):
                          | {"state": _live_state(context["ticket"])})
 
 
-async def _act(request: Request, raw_id: str, done: str, action, drafts: Optional[dict] = None):
+async def _act(request: Request, raw_id: str, done: str, action, drafts: dict | None = None):
     """Run one ticket action; redirect on success, or show the ticket again with the reason."""
     ticket_id = _ticket_id(raw_id)
     try:
         await action(ticket_id, request.ctx.staff.email)
         return response.redirect(f"/console/tickets/{ticket_id}?done={done}", status=303)
-    except TicketNotFound:
-        raise NotFound(f"There is no ticket {ticket_id}.")
+    except TicketNotFound as exc:
+        raise NotFound(f"There is no ticket {ticket_id}.") from exc
     except FormError as exc:
         status, error = exc.status, str(exc)
     except InvalidTransition as exc:

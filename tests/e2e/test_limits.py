@@ -125,10 +125,10 @@ def test_behind_run_has_nginx_the_console_limits_each_real_client(tmp_path):
     that client out, not every staff member behind nginx. Only nginx and the console run here."""
     import dataclasses
 
+    from bot import accounts
     from bot.cli import ha
     from bot.handoff.store import HandoffStore
     from bot.settings import load_settings
-    from bot import accounts
     from tests.bot.web.conftest import NURSE, PASSWORD, Browser
     from tests.support.stack import stack_variables
 

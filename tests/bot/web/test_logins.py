@@ -18,8 +18,8 @@ import redis
 import requests
 from argon2 import PasswordHasher
 
-from bot.handoff.store import HandoffStore
 from bot import accounts
+from bot.handoff.store import HandoffStore
 from tests.bot.web.conftest import ADMIN, CSRF_INPUT, DOCTOR, NURSE, PASSWORD, Browser, FakeRasa, web_process
 
 REFUSED_LINE = "Sign-in refused"
