@@ -177,12 +177,12 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         """The current session's tracker as snapshot + window; None for an unknown conversation."""
-        return await asyncio.to_thread(self._load_window, sender_id)
+        return await _riding_out_outages(self._load_window, sender_id)
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Append the events not stored yet; take a new snapshot when the window is full."""
         await self.stream_events(tracker)
-        await asyncio.to_thread(self._append, tracker)
+        await _riding_out_outages(self._append, tracker)
 
     def _load_window(self, sender_id: str) -> DialogueStateTracker | None:
         with self.session_scope() as session:
@@ -267,3 +267,24 @@ def _sqlite_write_ahead_log(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+# A database restart or fail-over takes seconds. Rasa's FailSafeTrackerStore turns a failed read
+# into "no tracker" (a fresh conversation that forgets a staff pause) and a failed save into memory
+# only (a lost turn), so transient connection errors are retried here first, briefly.
+OUTAGE_RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 3.0, 4.0)
+_TRANSIENT = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+
+
+async def _riding_out_outages(work: Any, *args: Any) -> Any:
+    """`work(*args)` in a worker thread, retried over about ten seconds of connection errors."""
+    for pause in (*OUTAGE_RETRY_SECONDS, None):
+        try:
+            return await asyncio.to_thread(work, *args)
+        except (*_TRANSIENT, sa.exc.DBAPIError) as exc:
+            transient = isinstance(exc, _TRANSIENT) or getattr(exc, "connection_invalidated", False)
+            if not transient or pause is None:
+                raise
+            logger.warning("Tracker store unreachable (%s); retrying in %.1f s", type(exc).__name__, pause)
+            await asyncio.sleep(pause)
+    raise AssertionError("unreachable")

@@ -25,6 +25,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot import tracker_store
 from bot.conversations import TrackerEvents
 from bot.settings import PROJECT_ROOT
 from bot.tracker_snapshots import SNAPSHOTS
@@ -200,3 +201,42 @@ def test_deleting_a_conversation_forgets_its_snapshot(url):
 def test_window_sizes_are_checked():
     with pytest.raises(ValueError):
         WindowedSQLTrackerStore(DOMAIN, dialect="sqlite", db=":memory:", keep_turns=20, max_turns=10)
+
+
+# -- riding out a database outage (a restart or fail-over takes seconds) ------------------------------
+def _failing(times: int, error: Exception):
+    calls = []
+
+    def work(value):
+        calls.append(value)
+        if len(calls) <= times:
+            raise error
+        return f"stored {value}"
+    return work, calls
+
+
+def _connection_lost() -> sa.exc.OperationalError:
+    return sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+
+def test_connection_errors_are_retried_until_the_database_is_back(monkeypatch):
+    monkeypatch.setattr(tracker_store, "OUTAGE_RETRY_SECONDS", (0.01, 0.01, 0.01))
+    work, calls = _failing(2, _connection_lost())
+    assert asyncio.run(tracker_store._riding_out_outages(work, "turn")) == "stored turn"
+    assert calls == ["turn"] * 3
+
+
+def test_an_outage_longer_than_the_retries_is_raised(monkeypatch):
+    monkeypatch.setattr(tracker_store, "OUTAGE_RETRY_SECONDS", (0.01, 0.01))
+    work, calls = _failing(10, _connection_lost())
+    with pytest.raises(sa.exc.OperationalError):
+        asyncio.run(tracker_store._riding_out_outages(work, "turn"))
+    assert len(calls) == 3
+
+
+def test_errors_that_are_not_about_the_connection_are_not_retried(monkeypatch):
+    monkeypatch.setattr(tracker_store, "OUTAGE_RETRY_SECONDS", (0.01, 0.01))
+    work, calls = _failing(1, sa.exc.IntegrityError("INSERT", {}, Exception("duplicate key")))
+    with pytest.raises(sa.exc.IntegrityError):
+        asyncio.run(tracker_store._riding_out_outages(work, "turn"))
+    assert calls == ["turn"]
