@@ -28,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+import types
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -39,6 +40,10 @@ import sqlalchemy as sa
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# textstat's wheel installs a top-level `tests` package, which shadows this project's `tests`
+# namespace package whatever the path order: bind the name to ours (for tests.support).
+sys.modules["tests"] = types.ModuleType("tests")
+sys.modules["tests"].__path__ = [str(Path(__file__).resolve().parent.parent / "tests")]
 
 from bot.channels import rest  # noqa: E402
 from bot.handoff.outbox import Outbox  # noqa: E402
