@@ -21,7 +21,7 @@ TRAIN_INPUTS := config.yml $(wildcard domain/*.yml domain/*/*.yml nlu_data/*.yml
 	stories/*.yml) bot/nlp/components.py bot/nlp/tfidf_classifier.py bot/nlp/subanswers.py \
 	bot/nlp/sentence_featurizer.py $(SPACY_PIPELINE) $(SENTENCE_MODEL)
 
-.PHONY: help install widget browser spacy sentence-model train run shell test validate test-stories test-python bench-nlu \
+.PHONY: lint help install widget browser spacy sentence-model train run shell test validate test-stories test-python bench-nlu \
 	bench-handoff clean nginx run-ha bench-load
 
 help:
@@ -107,7 +107,12 @@ test-stories: $(TRAINED)
 test-python: $(TRAINED) widget browser nginx
 	$(BIN)/pytest
 
-test: validate test-stories test-python
+# Style and types first: a slip fails in seconds, before any training or server starts.
+lint: $(STAMPS)/installed
+	$(BIN)/ruff check bot actions tests bench
+	$(BIN)/mypy
+
+test: lint validate test-stories test-python
 
 bench-nlu: $(TRAINED)
 	$(BIN)/python bench/nlu_eval.py

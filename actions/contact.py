@@ -5,8 +5,8 @@ The contact form must never trap a patient. While it waits, every message is rea
 in stories/contact_form.yml answer, append to the ticket or handle the emergency, then the form asks
 once more or ends); "no", "stop", "cancel", "never mind" leave it politely; anything else gets one
 clear re-ask, and a second one ends the form. Contact details are checked with `phonenumbers`
-(national numbers read in PHONE_DEFAULT_REGION) and `email-validator` (syntax only, no DNS) and
-stored normalised: E.164 or the normalised address.
+(national numbers read in PHONE_DEFAULT_REGION) and `bot.emails` (email-validator, syntax only,
+no DNS) and stored normalised: E.164 or the normalised address.
 """
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import logging
 from typing import Any
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -23,6 +22,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import queue
 from actions.queue import UsesHandoff
+from bot.emails import InvalidEmail, normalised_email
 from bot.handoff.store import EscalationRequest, HandoffError
 from bot.intents import EMERGENCY_INTENT, ESCALATION_INTENTS, INFORMATIONAL_INTENTS, REQUEST_HUMAN_INTENT
 
@@ -67,9 +67,8 @@ def usable_contact(text: str, region: str) -> str | None:
     for word in text.split():
         if "@" in word:
             try:
-                return validate_email(word.strip(".,;:!?()<>[]\"'"),
-                                      check_deliverability=False).normalized
-            except EmailNotValidError:
+                return normalised_email(word.strip(".,;:!?()<>[]\"'"))
+            except InvalidEmail:
                 continue
     for match in phonenumbers.PhoneNumberMatcher(text, region):
         return phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)

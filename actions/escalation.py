@@ -33,6 +33,9 @@ OPENING = {
 APPENDED = "I've added this to your open request, so the care team will see it too."
 FAILED = ("Sorry, I couldn't pass your question to the care team automatically. Please contact your "
           "kidney care team directly. If someone is very unwell, call {emergency} now.")
+HELD_BACK = ("Many people are asking for the care team right now, so your request is waiting its turn: "
+             "it is saved and will reach them automatically, though it may take longer than usual. "
+             "If this becomes urgent, call {emergency} now.")
 OFFLINE = ("I couldn't reach the care team's queue just now, but your request is saved and will reach "
            "them automatically. The team will follow up.")
 OFFLINE_URGENT = ("I couldn't reach the care team's queue just now. Your request is saved and will reach "
@@ -120,11 +123,15 @@ class ActionEscalateToHuman(UsesHandoff, Action):
             dispatcher.utter_message(text=FAILED.format(emergency=emergency_number))
             return []
 
+        if outcome.held_back:
+            dispatcher.utter_message(text=f"{OPENING[reason]} {HELD_BACK.format(emergency=emergency_number)}")
+            return []
         if outcome.queued_offline:
             text = OFFLINE_URGENT.format(emergency=emergency_number) if reason == EMERGENCY_INTENT \
                 else f"{OPENING[reason]} {OFFLINE}"
             dispatcher.utter_message(text=text)
             return []
+        assert outcome.result is not None  # not queued offline, so the store answered
         ticket, created = outcome.result.ticket, outcome.result.created
         staffed = handoff.is_staffed()
         kind = alert_kind(reason, created, priority_before, staffed)

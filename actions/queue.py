@@ -38,7 +38,7 @@ class Handoff:
     def from_settings(cls, settings: Settings | None = None) -> Handoff:
         settings = settings or get_settings()
         return cls(settings=settings, store=HandoffStore.from_url(settings.database_url),
-                   outbox=Outbox(settings.outbox_dir),
+                   outbox=Outbox(settings.outbox_dir, settings.new_tickets_per_minute),
                    hours=parse_staffed_hours(settings.staffed_hours, settings.staffed_timezone))
 
     async def escalate(self, request: EscalationRequest) -> EscalationOutcome:

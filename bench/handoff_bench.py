@@ -15,9 +15,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Iterator, List
 
 import psycopg2
 
@@ -43,7 +43,7 @@ def postgres_database(server: str) -> Iterator[str]:
         admin.close()
 
 
-def worker(store: HandoffStore, worker_id: int, count: int) -> List[float]:
+def worker(store: HandoffStore, worker_id: int, count: int) -> list[float]:
     latencies = []
     for i in range(count):
         conversation = f"w{worker_id}-c{i - 1 if i % 4 == 3 else i}"   # every 4th one appends

@@ -23,12 +23,12 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline, make_union
 
+from bot.model_files import newest_model
 from bot.nlp.evaluation import (
     ACCURACY_GOAL,
     HOLDOUT_SETS,
     Scores,
     load_examples,
-    newest_model,
     rasa_predictor,
     red_flag_layer_scores,
     score,

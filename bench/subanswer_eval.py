@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.nlp.evaluation import newest_model
+from bot.model_files import newest_model
 from bot.nlp.subanswer_scoring import TARGETS, Scores, load_questions, score, threshold_in
 from bot.settings import PROJECT_ROOT
 

@@ -191,8 +191,8 @@ async def replay_outbox(store: HandoffStore, outbox: Outbox) -> None:
         return
     report = await asyncio.to_thread(outbox.replay, store)
     if report.applied or report.rejected:
-        logger.info("outbox replay: %d applied, %d rejected, %d still waiting",
-                    report.applied, report.rejected, report.remaining)
+        logger.info("outbox replay: %d applied, %d rejected, %d still waiting, %d held back by "
+                    "the new-ticket cap", report.applied, report.rejected, report.remaining, report.held)
 
 
 @dataclass
@@ -238,7 +238,7 @@ async def reconcile_paused(desk: StaffDesk, conversations: TrackerEvents) -> Non
 
 
 def standard_jobs(settings: Settings, desk: StaffDesk) -> list[Job]:
-    outbox = Outbox(settings.outbox_dir)
+    outbox = Outbox(settings.outbox_dir, settings.new_tickets_per_minute)
     tracker = TrackerEvents(settings.tracker_store_url)
     return [
         Job("outbox-replay", OUTBOX_REPLAY_SECONDS, lambda: replay_outbox(desk.store, outbox)),

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Iterator, List
 
 import sqlalchemy as sa
 
-from bot.handoff.store import StoreUnavailable
+from bot.tracker_snapshots import delete_snapshots
 
 EVENTS = sa.table("events", sa.column("id"), sa.column("sender_id"), sa.column("type_name"),
                   sa.column("timestamp"), sa.column("data"))
+
+
+class TrackerStoreUnavailable(Exception):
+    """The tracker store cannot be read (not created yet, or the database is down)."""
 
 
 class TrackerEvents:
@@ -36,9 +40,9 @@ class TrackerEvents:
             with (self.engine.begin() if write else self.engine.connect()) as connection:
                 yield connection
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-            raise StoreUnavailable(f"tracker store unreachable: {type(exc.orig).__name__}") from exc
+            raise TrackerStoreUnavailable(f"tracker store unreachable: {type(exc.orig).__name__}") from exc
 
-    def events(self, conversation_id: str) -> List[dict]:
+    def events(self, conversation_id: str) -> list[dict]:
         """Every stored event of one conversation, oldest first, as Rasa serialised it."""
         query = sa.select(EVENTS.c.data).where(EVENTS.c.sender_id == conversation_id).order_by(EVENTS.c.id)
         with self._connection() as connection:
@@ -51,9 +55,10 @@ class TrackerEvents:
         with self._connection(write=True) as connection:
             if not _has_events(connection):
                 return 0
+            delete_snapshots(connection, [conversation_id])
             return connection.execute(sa.delete(EVENTS).where(EVENTS.c.sender_id == conversation_id)).rowcount
 
-    def paused(self) -> List[str]:
+    def paused(self) -> list[str]:
         """Conversations whose bot is paused now: their latest pause, resume or restart event is
         a pause (Rasa answers nobody there until a resume)."""
         kinds = ("pause", "resume", "restart")
@@ -75,8 +80,19 @@ class TrackerEvents:
                 return 0
             ids = list(connection.execute(idle).scalars())
             for start in range(0, len(ids), 500):
+                delete_snapshots(connection, ids[start:start + 500])
                 connection.execute(sa.delete(EVENTS).where(EVENTS.c.sender_id.in_(ids[start:start + 500])))
             return len(ids)
+
+
+@contextlib.contextmanager
+def tracker_events(url: str) -> Iterator[TrackerEvents]:
+    """`TrackerEvents` for one command: its database connections are closed when the block ends."""
+    conversations = TrackerEvents(url)
+    try:
+        yield conversations
+    finally:
+        conversations.dispose()
 
 
 def _has_events(connection: sa.engine.Connection) -> bool:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from bot.channels.credentials import write_effective_credentials
+from bot.model_files import latest_model
 from bot.settings import PROJECT_ROOT, Settings, private_dir
 
 BIN = Path(sys.executable).parent
@@ -34,17 +35,17 @@ class Service:
     log: IO[bytes] | None = field(default=None, repr=False)
 
 
-def latest_model(models_dir: Path = PROJECT_ROOT / "models") -> Path:
-    models = sorted(models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    if not models:
-        raise FileNotFoundError(f"No trained model in {models_dir}: run `make train` first.")
-    return models[-1]
+def started(service: Service) -> subprocess.Popen:
+    """The process of a service that has been spawned (an error before `Stack.start`)."""
+    if service.process is None:
+        raise RuntimeError(f"{service.name} has not been started")
+    return service.process
 
 
-def service_environment(settings: Settings, variables: Mapping[str, str] = ()) -> dict[str, str]:
+def service_environment(settings: Settings, variables: Mapping[str, str] | None = None) -> dict[str, str]:
     """The child processes' environment: ours, the `variables` the settings were loaded from
     (so children read the same settings), and what endpoints.yml interpolates."""
-    env = {**os.environ, **dict(variables), **settings.rasa_environment()}
+    env = {**os.environ, **dict(variables or {}), **settings.rasa_environment()}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["RASA_TELEMETRY_ENABLED"] = "false"  # no phoning home from a medical service
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
@@ -73,17 +74,17 @@ def private_files(settings: Settings) -> None:
 def prepare_databases(settings: Settings) -> None:
     """Create or migrate the handoff schema and Rasa's tracker-store tables once, before any
     replica or action server starts (replicas starting together race on `CREATE TABLE`)."""
-    from rasa.core.tracker_store import SQLTrackerStore
-
     from bot.handoff.store import HandoffStore
+    from bot.tracker_store import WindowedSQLTrackerStore
 
     private_files(settings)
     store = HandoffStore.from_url(settings.database_url)
     store.create_schema()
     store.dispose()
     env = settings.rasa_environment()
-    tracker_store = SQLTrackerStore(dialect=env["FSGS_TRACKER_DIALECT"],
-                                    host=env["FSGS_TRACKER_HOST"] or None, db=env["FSGS_TRACKER_DB"])
+    tracker_store = WindowedSQLTrackerStore(dialect=env["FSGS_TRACKER_DIALECT"],
+                                            host=env["FSGS_TRACKER_HOST"] or None,
+                                            db=env["FSGS_TRACKER_DB"])
     tracker_store.engine.dispose()
 
 
@@ -96,6 +97,8 @@ def rasa_server(settings: Settings, credentials: Path, model: Path | None = None
          "--endpoints", "endpoints.yml",
          "--credentials", str(write_effective_credentials(settings, credentials))],
         f"{settings.rasa_url}/",
+        # Sanic's body limit for Rasa alone (the action server receives whole trackers).
+        env={"SANIC_REQUEST_MAX_SIZE": str(settings.rasa_max_request_bytes)},
     )
 
 
@@ -137,9 +140,9 @@ class Stack:
 
     def kill(self, name: str) -> None:
         """SIGKILL one service's process group (fault tests: a crashed replica)."""
-        service = self.service(name)
-        os.killpg(service.process.pid, signal.SIGKILL)
-        service.process.wait()
+        process = started(self.service(name))
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
     def restart(self, name: str, timeout: float = 180.0) -> None:
         """Start a service that exited (or was killed) again, and wait until it answers."""
@@ -149,7 +152,7 @@ class Stack:
         self._spawn(service)
         deadline = time.monotonic() + timeout
         while not _answers(service.health_url):
-            if service.process.poll() is not None or time.monotonic() > deadline:
+            if started(service).poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{name} did not come back{self._log_hint(service)}")
             time.sleep(0.5)
 
@@ -160,8 +163,8 @@ class Stack:
         deadline = time.monotonic() + timeout
         for service in self.services:
             while not _answers(service.health_url):
-                if service.process.poll() is not None:
-                    raise RuntimeError(f"{service.name} exited with code {service.process.returncode}"
+                if started(service).poll() is not None:
+                    raise RuntimeError(f"{service.name} exited with code {started(service).returncode}"
                                        f" before it was ready{self._log_hint(service)}")
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{service.name} not ready after {timeout:.0f}s"

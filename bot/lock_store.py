@@ -11,8 +11,8 @@ endpoints.yml selects it (`type: bot.lock_store.RedisLockStore`) when REDIS_URL 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from typing import AsyncGenerator, Text
 
 from rasa.core import lock_store
 from rasa.core.lock import TicketLock
@@ -24,7 +24,7 @@ class RedisLockStore(lock_store.RedisLockStore):
         super().__init__(host=endpoint_config.url, **endpoint_config.kwargs)
 
     @asynccontextmanager
-    async def lock(self, conversation_id: Text, lock_lifetime: float = lock_store.LOCK_LIFETIME,
+    async def lock(self, conversation_id: str, lock_lifetime: float = lock_store.LOCK_LIFETIME,
                    wait_time_in_seconds: float = 1) -> AsyncGenerator[TicketLock, None]:
         ticket = self.issue_ticket(conversation_id, lock_lifetime)
         try:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rasa.core.actions.action import ActionExecutionRejection, ActionSessionStart, RemoteAction
-from rasa.shared.core.events import BotUttered, Event, UserUttered
+from rasa.shared.core.events import BotUttered, ConversationPaused, Event, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 from rasa_sdk import Tracker
 
@@ -144,11 +144,19 @@ def _reason(exc: BaseException) -> str:
 
 
 def with_disclaimer(run: Callable[..., Any], disclaimer: Callable[[], str]) -> Callable[..., Any]:
-    """Rasa's own session start, preceded by the disclaimer."""
+    """Rasa's own session start, preceded by the disclaimer. A session that expires during a
+    handoff (the user writes after `session_expiration_time` while staff hold the chat) starts
+    paused and silent: `SessionStarted` resets the pause, and the bot would answer mid-handoff."""
 
     @functools.wraps(run)
-    async def session_start(self: ActionSessionStart, *args: Any, **kwargs: Any) -> list[Event]:
-        return [BotUttered(disclaimer()), *await run(self, *args, **kwargs)]
+    async def session_start(self: ActionSessionStart, output_channel: Any, nlg: Any,
+                            tracker: DialogueStateTracker, *args: Any, **kwargs: Any) -> list[Event]:
+        events = await run(self, output_channel, nlg, tracker, *args, **kwargs)
+        if tracker.is_paused():
+            return [event for started in events
+                    for event in ((started, ConversationPaused()) if isinstance(started, SessionStarted)
+                                  else (started,))]
+        return [BotUttered(disclaimer()), *events]
 
     return session_start
 

@@ -86,7 +86,7 @@ class RasaClient:
                     return await response.json()
         except _UNREACHABLE as exc:
             reason = f"no answer within {self.timeout.total:g} s" \
-                if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) else str(exc)
+                if isinstance(exc, asyncio.TimeoutError | TimeoutError) else str(exc)
             raise DeliveryError(f"Rasa is unreachable at {self.base_url}: {reason}") from exc
 
     async def tracker(self, conversation_id: str, events: str = "ALL") -> dict[str, Any]:

@@ -9,22 +9,38 @@ from __future__ import annotations
 import functools
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int | None = None) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Comma- or space-separated IPs and CIDRs (`127.0.0.1, 10.0.0.0/8`); a typo is an error, not
+    a silently wider or narrower trust."""
+    networks = []
+    for item in env.get(name, "").replace(",", " ").split():
+        try:
+            networks.append(ip_network(item, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"{name}: {item!r} is not an IP address or CIDR network") from exc
+    return tuple(networks)
 
 
 def private_dir(path: Path) -> Path:
@@ -86,19 +102,19 @@ class SmtpServer:
     host: str
     port: int
     security: str                  # one of SMTP_SECURITY's values
-    username: Optional[str]
-    password: Optional[str]
+    username: str | None
+    password: str | None
 
 
 @dataclass(frozen=True)
 class AlertSettings:
     """On-call alerts for urgent tickets (bot/alerts): nothing is sent unless a destination is set."""
 
-    smtp: Optional[SmtpServer]
-    smtp_ca_file: Optional[str]        # extra CA bundle to trust (a private mail relay's CA)
+    smtp: SmtpServer | None
+    smtp_ca_file: str | None        # extra CA bundle to trust (a private mail relay's CA)
     email_from: str
-    email_to: Tuple[str, ...]
-    webhook_url: Optional[str]
+    email_to: tuple[str, ...]
+    webhook_url: str | None
     out_of_hours: bool                 # also alert for every ticket opened outside staffed hours
     timeout_seconds: float             # per destination and attempt; never holds an action longer
     retry_seconds: int                 # first retry delay, doubled per attempt, capped at an hour
@@ -109,7 +125,7 @@ class AlertSettings:
         return bool((self.smtp and self.email_to) or self.webhook_url)
 
 
-def _smtp_server(raw: str) -> Optional[SmtpServer]:
+def _smtp_server(raw: str) -> SmtpServer | None:
     if not raw.strip():
         return None
     url = urlsplit(raw.strip())
@@ -165,7 +181,7 @@ class Settings:
     action_timeout_seconds: int
     database_url: str
     tracker_store_url: str
-    redis_url: Optional[str]
+    redis_url: str | None
     redis_key_prefix: str
     outbox_dir: Path
     secret_key: str
@@ -175,26 +191,33 @@ class Settings:
     emergency_number: str
     max_message_chars: int
     rate_limit_per_minute: int
-    telegram_token: Optional[str]
-    telegram_webhook_secret: Optional[str]
+    telegram_token: str | None
+    telegram_webhook_secret: str | None
     telegram_api_base: str
-    telegram_webhook_url: Optional[str]
-    telegram_bot_username: Optional[str]
-    slack_token: Optional[str]
-    slack_signing_secret: Optional[str]
+    telegram_webhook_url: str | None
+    telegram_bot_username: str | None
+    slack_token: str | None
+    slack_signing_secret: str | None
     slack_api_base: str
-    staff_email: Optional[str]
+    staff_email: str | None
     phone_default_region: str
     console_base_url: str
     alerts: AlertSettings
     # Where the console and `fsgs-bot handoff` call Rasa's HTTP API; RASA_URL unless set (run-ha
     # serves the API on a loopback-only port, never through the public one).
     rasa_api_url: str
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...]
+    login_failures_per_account: int
+    login_failures_per_address: int
+    login_window_seconds: int
+    rate_limit_per_address_per_minute: int
+    new_tickets_per_minute: int
+    rasa_max_request_bytes: int
     # The web process runs the periodic jobs (bot/background.py); off only for tests that need a
     # console whose queue nothing else touches.
     background_jobs: bool = True
 
-    def rasa_environment(self) -> Dict[str, str]:
+    def rasa_environment(self) -> dict[str, str]:
         """Variables that `endpoints.yml` and `credentials.yml` interpolate for the Rasa process."""
         tracker = urlsplit(self.tracker_store_url)
         env = {
@@ -221,7 +244,7 @@ class Settings:
         env.update(self.channel_environment())
         return env
 
-    def channel_environment(self) -> Dict[str, str]:
+    def channel_environment(self) -> dict[str, str]:
         """What the Telegram and Slack sections of `credentials.yml` interpolate; "" when unset
         (`bot.channels.credentials` then leaves that channel out)."""
         return {
@@ -235,7 +258,7 @@ class Settings:
         }
 
 
-def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from `env` (the process environment by default)."""
     env = os.environ if env is None else env
     var_dir = Path(env.get("FSGS_VAR_DIR") or PROJECT_ROOT / "var").resolve()
@@ -294,6 +317,18 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         alerts=_alert_settings(env),
         background_jobs=env.get("FSGS_BACKGROUND_JOBS", "1").lower() not in {"0", "false", "no", "off"},
         rasa_api_url=env.get("RASA_API_URL") or rasa_url,
+        # Only these peers may say who the client is (X-Forwarded-For / X-Real-IP); default none.
+        trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
+        # Wrong passwords per account (from anywhere) and per client address, in a sliding window.
+        login_failures_per_account=_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1),
+        login_failures_per_address=_int(env, "LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1),
+        login_window_seconds=_int(env, "LOGIN_WINDOW_SECONDS", 900, minimum=1),
+        # Patient messages per client address (REST, widget); a clinic's wifi shares one address.
+        rate_limit_per_address_per_minute=_int(env, "RATE_LIMIT_PER_ADDRESS_PER_MINUTE", 120, minimum=1),
+        # New non-urgent tickets a minute before further ones wait their turn (0: no cap).
+        new_tickets_per_minute=_int(env, "NEW_TICKETS_PER_MINUTE", 60, minimum=0),
+        # Rasa's own request body limit (Sanic REQUEST_MAX_SIZE), as nginx's client_max_body_size.
+        rasa_max_request_bytes=_int(env, "RASA_MAX_REQUEST_BYTES", 1_048_576, minimum=1),
     )
 
 

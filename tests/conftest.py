@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Dict
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from bot.nlp.evaluation import newest_model
+from bot.model_files import newest_model
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +22,7 @@ def trained_agent():
 
 
 @pytest.fixture(scope="session")
-def parse(trained_agent) -> Callable[[str], Dict[str, Any]]:
+def parse(trained_agent) -> Callable[[str], dict[str, Any]]:
     """Parses one text with the trained model, synchronously, on one session-long event loop."""
     loop = asyncio.new_event_loop()
     yield lambda text: loop.run_until_complete(trained_agent.parse_message(text))

@@ -11,7 +11,7 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 import yaml
 
@@ -21,16 +21,16 @@ logger = logging.getLogger(__name__)
 _VARIABLE = re.compile(r"\$\{([^}]+)\}")
 
 
-def section_variables(section: Any) -> List[str]:
+def section_variables(section: Any) -> list[str]:
     """The `${VAR}` names a credentials section uses, in order of appearance."""
     return list(dict.fromkeys(_VARIABLE.findall(json.dumps(section))))
 
 
-def effective_credentials(settings: Settings, source: Path) -> Tuple[Dict[str, Any], Dict[str, List[str]]]:
+def effective_credentials(settings: Settings, source: Path) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """(sections to give Rasa, {left-out channel: its unset variables})."""
     values = settings.channel_environment()
-    kept: Dict[str, Any] = {}
-    left_out: Dict[str, List[str]] = {}
+    kept: dict[str, Any] = {}
+    left_out: dict[str, list[str]] = {}
     for channel, section in (yaml.safe_load(source.read_text()) or {}).items():
         names = section_variables(section)
         unknown = [name for name in names if name not in values]

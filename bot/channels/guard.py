@@ -1,8 +1,10 @@
-"""What every input channel applies before Rasa sees a message: size and rate limits per sender,
-and typed `/intent` payloads neutralised (`bot.channels.payloads`) so no channel can skip NLU.
+"""What every input channel applies before Rasa sees a message: size and rate limits per sender
+and per client address, and typed `/intent` payloads neutralised (`bot.channels.payloads`) so no
+channel can skip NLU.
 
 A message longer than `MAX_MESSAGE_CHARS`, or beyond `RATE_LIMIT_PER_MINUTE` messages from one
-sender in the last 60 seconds, is not processed: the user gets a polite reply on their own channel
+sender (or `RATE_LIMIT_PER_ADDRESS_PER_MINUTE` from one REST/widget client address, see
+`RateLimiter`) in the last 60 seconds, is not processed: the user gets a polite reply on their own channel
 that always repeats the emergency line (a refused message may be someone in trouble). Counts live
 in Redis when `REDIS_URL` is set, so every replica enforces one limit per sender; otherwise, or
 while Redis is unreachable, each process counts on its own (see docs/production.md). Logs never
@@ -11,21 +13,25 @@ fails gets an apology instead of silence (and no log line quoting it, as Rasa's 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-import time
-import uuid
-from collections import defaultdict, deque
-from typing import Any, Awaitable, Callable, Deque, Dict, Optional
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rasa.core.channels.channel import UserMessage
 
+from bot import rate_limits
 from bot.channels.handoff_watch import watch_handoff
 from bot.channels.payloads import neutralise_injection
+from bot.client_address import is_loopback
+from bot.rate_limits import Windows
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 WINDOW_SECONDS = 60.0
+# Set by our REST and socket.io connectors from the request (never by the client), popped here.
+CLIENT_ADDRESS_KEY = "_fsgs_client_address"
 Handler = Callable[[UserMessage], Awaitable[Any]]
 
 
@@ -49,84 +55,67 @@ def sender_hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:10]
 
 
-class MemoryRateLimiter:
-    """Sliding window per key in this process's memory."""
+class RateLimiter:
+    """Messages per sender and per client address in a sliding minute (`bot.rate_limits`).
 
-    def __init__(self, limit: int, window: float = WINDOW_SECONDS,
-                 clock: Callable[[], float] = time.monotonic):
-        self.limit, self.window, self.clock = limit, window, clock
-        self._hits: Dict[str, Deque[float]] = defaultdict(deque)
+    The address is known only for REST and socket.io, whose requests come from the users
+    themselves. Telegram and Slack requests all come from the platforms' servers (and are
+    authenticated by a secret or a signature), so they are limited per sender only: a per-address
+    limit there would throttle a whole platform. So are clients on this machine (loopback): the
+    tests, benchmarks and `fsgs-bot shell`, or every patient at once if a local proxy is not in
+    TRUSTED_PROXIES; lumping those together would refuse everybody.
+    """
 
-    async def allow(self, key: str) -> bool:
-        now = self.clock()
-        hits = self._hits[key]
-        while hits and hits[0] <= now - self.window:
-            hits.popleft()
-        hits.append(now)
-        if len(self._hits) > 100_000:  # bounded memory under a flood of one-message senders
-            self._forget_idle(now)
-        return len(hits) <= self.limit
+    def __init__(self, settings: Settings, windows: Windows | None = None):
+        self.per_sender = settings.rate_limit_per_minute
+        self.per_address = settings.rate_limit_per_address_per_minute
+        self.windows = windows or rate_limits.windows(settings, "rate", WINDOW_SECONDS)
 
-    def _forget_idle(self, now: float) -> None:
-        for key in [k for k, hits in self._hits.items() if not hits or hits[-1] <= now - self.window]:
-            del self._hits[key]
-
-
-class RedisRateLimiter:
-    """Sliding window per key in a Redis sorted set shared by all replicas; falls back to a
-    per-process window (logged once) while Redis is unreachable."""
-
-    def __init__(self, url: str, prefix: str, limit: int, window: float = WINDOW_SECONDS):
-        from redis import asyncio as aioredis
-
-        self.redis = aioredis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-        self.prefix, self.limit, self.window = prefix, limit, window
-        self.fallback = MemoryRateLimiter(limit, window)
-        self.degraded = False
-
-    async def allow(self, key: str) -> bool:
-        from redis.exceptions import RedisError
-
-        name = f"{self.prefix}:rate:{sender_hash(key)}"
-        now = time.time()
-        try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.zremrangebyscore(name, 0, now - self.window)
-                pipe.zadd(name, {f"{now}:{uuid.uuid4().hex[:8]}": now})
-                pipe.zcard(name)
-                pipe.expire(name, int(self.window) + 1)
-                count = (await pipe.execute())[2]
-        except (RedisError, OSError) as exc:
-            if not self.degraded:
-                logger.warning("Redis unreachable (%s): rate limits are per process until it is back",
-                               type(exc).__name__)
-                self.degraded = True
-            return await self.fallback.allow(key)
-        if self.degraded:
-            logger.warning("Redis reachable again: rate limits are shared again")
-            self.degraded = False
-        return count <= self.limit
+    async def allow(self, sender_key: str, address: str | None = None) -> str | None:
+        """None if the message may be processed, else what was exceeded ("address" or "sender").
+        A message refused for its sender does not use up its address's allowance."""
+        address_hit = None
+        if address is not None and not is_loopback(address):
+            address_hit = await self.windows.hit(f"address:{address}", self.per_address)
+            if not address_hit.allowed:
+                return "address"
+        if not (await self.windows.hit(f"sender:{sender_key}", self.per_sender)).allowed:
+            if address_hit is not None:
+                await self.windows.release(f"address:{address}", address_hit.token)
+            return "sender"
+        return None
 
 
-def rate_limiter(settings: Settings):
-    if settings.redis_url:
-        return RedisRateLimiter(settings.redis_url, settings.redis_key_prefix,
-                                settings.rate_limit_per_minute)
-    return MemoryRateLimiter(settings.rate_limit_per_minute)
+@functools.cache
+def shared_limiter(settings: Settings) -> RateLimiter:
+    """One limiter per process for all channels, so an address's REST and widget messages count
+    together."""
+    return RateLimiter(settings)
 
 
-def guard_messages(on_new_message: Handler, settings: Optional[Settings] = None,
-                   limiter: Any = None) -> Handler:
+def address_metadata(address: str) -> dict[str, Any]:
+    """UserMessage metadata from our REST and socket.io connectors: the request's client address,
+    for the guard, which removes it again (it never reaches the tracker)."""
+    return {CLIENT_ADDRESS_KEY: address}
+
+
+def guard_messages(on_new_message: Handler, settings: Settings | None = None,
+                   limiter: RateLimiter | None = None) -> Handler:
     """`on_new_message` behind the size and rate limits (wrap it in an input channel's blueprint)."""
     settings = settings or get_settings()
-    limiter = limiter or rate_limiter(settings)
+    limiter = limiter or shared_limiter(settings)
     on_new_message = watch_handoff(on_new_message)  # red flags still answered while staff hold the chat
 
     async def guarded(message: UserMessage) -> Any:
         key = f"{message.input_channel}:{message.sender_id}"
-        if not await limiter.allow(key):
-            logger.info("Message refused: over %d per minute (sender %s)",
-                        settings.rate_limit_per_minute, sender_hash(key))
+        address = None
+        if isinstance(message.metadata, dict):
+            address = message.metadata.pop(CLIENT_ADDRESS_KEY, None)
+            message.metadata = message.metadata or None
+        exceeded = await limiter.allow(key, address)
+        if exceeded:
+            logger.info("Message refused: over the per-%s limit a minute (sender %s)", exceeded,
+                        sender_hash(key))
             reply = too_fast_reply(settings)
         elif len(message.text or "") > settings.max_message_chars:
             logger.info("Message refused: %d characters (sender %s)", len(message.text), sender_hash(key))

@@ -78,7 +78,7 @@ def _count_replies(output_channel: OutputChannel) -> Callable[[], int]:
         await original(recipient_id, message)
 
     try:
-        output_channel.send_response = counting  # type: ignore[method-assign]
+        output_channel.send_response = counting
     except (AttributeError, TypeError):  # a channel that cannot be instrumented: always look
         return lambda: 0
     return lambda: sent

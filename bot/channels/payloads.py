@@ -49,7 +49,7 @@ def intent_of(payload: str) -> str:
 @functools.cache
 def allowed_payloads(domain_dir: Path = DOMAIN_DIR) -> frozenset[str]:
     """Every button payload in the domain's responses, minus Rasa's own intents."""
-    payloads = set()
+    payloads: set[str] = set()
     for path in sorted(domain_dir.rglob("*.yml")):
         content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         payloads.update(_button_payloads(content.get("responses") or {}))

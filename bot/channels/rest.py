@@ -13,7 +13,8 @@
   once the response is built. If answering fails they are given back, for the next request.
 - Requests that are not a JSON object with a string `sender` and `message` get a 400, not a 500;
   `?stream=true` is not offered (a stream cannot hand staff messages over reliably).
-- Size and rate limits and `/intent` neutralising: `bot.channels.guard`, as for every channel.
+- Size and rate limits and `/intent` neutralising: `bot.channels.guard`, as for every channel;
+  the guard alone gets the request's client address, for its per-address limit.
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ from sanic.exceptions import InvalidUsage
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.guard import guard_messages
+from bot.channels.guard import address_metadata, guard_messages
+from bot.client_address import request_client_address
 from bot.handoff.delivery import CARE_TEAM_LABEL
 from bot.handoff.store import HandoffError, HandoffStore, StaffMessageView
 from bot.settings import get_settings
@@ -123,12 +125,13 @@ class RestInput(rest.RestInput):
             sender, text = _sender(payload), _message(payload)
             if bool_arg(request, "stream", default=False):
                 raise InvalidUsage("Streaming responses are not offered on this channel.")
-            return await self._answer(guarded, sender, text)
+            address = request_client_address(request, get_settings().trusted_proxies)
+            return await self._answer(guarded, sender, text, address)
 
         return webhook
 
     async def _answer(self, guarded: Callable[[UserMessage], Awaitable[Any]], sender: str,
-                      text: str) -> HTTPResponse:
+                      text: str, address: str) -> HTTPResponse:
         conversation = conversation_id(sender)
         staff_messages = await self.handover.claim(conversation)
         collector = CollectingOutputChannel()
@@ -139,7 +142,7 @@ class RestInput(rest.RestInput):
             # The guard answers any failure with an apology; a cancelled request (the client
             # left) raises here and the staff messages go back for the next request.
             await guarded(UserMessage(text, collector, conversation, input_channel=self.name(),
-                                      metadata=None))
+                                      metadata=address_metadata(address)))
             answer = response.json([_for_client(m, sender) for m in collector.messages])
         except BaseException:
             await asyncio.shield(self.handover.give_back(staff_messages))

@@ -18,8 +18,9 @@ the channel is still named "slack"):
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from typing import Any
 
 from rasa.core.channels import slack
 from rasa.core.channels.channel import InputChannel, UserMessage
@@ -40,13 +41,13 @@ EVENT_MEMORY_SECONDS = 3600  # Slack retries for minutes
 class SlackOutput(slack.SlackBot):
     """Rasa's output, talking to the configured Web API."""
 
-    def __init__(self, token: Text, api_base: Optional[Text], slack_channel: Optional[Text] = None,
-                 thread_id: Optional[Text] = None, proxy: Optional[Text] = None) -> None:
+    def __init__(self, token: str, api_base: str | None, slack_channel: str | None = None,
+                 thread_id: str | None = None, proxy: str | None = None) -> None:
         super().__init__(token, slack_channel, thread_id, proxy)
         if api_base:
             self.client.base_url = api_base.rstrip("/") + "/"
 
-    async def _post_message(self, channel: Text, **kwargs: Any) -> None:
+    async def _post_message(self, channel: str, **kwargs: Any) -> None:
         """Rasa sends `as_user=True` with every message; Slack apps with granular bot scopes (all
         apps created today) are refused it (`invalid_arguments`)."""
         kwargs.pop("as_user", None)
@@ -57,22 +58,22 @@ class SlackInput(slack.SlackInput):
     """Slack Events API webhook: 401 on bad signatures, no duplicate replies, configurable API."""
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
         channel = super().from_credentials(credentials)
-        channel.api_base = credentials.get("slack_api_base")
+        channel.api_base = (credentials or {}).get("slack_api_base")
         return channel
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.api_base: Optional[Text] = None  # None: slack_sdk's default, https://slack.com/api/
+        self.api_base: str | None = None  # None: slack_sdk's default, https://slack.com/api/
         self._seen_events = seen_ids(get_settings(), "slack-events", EVENT_MEMORY_SECONDS)
 
-    def get_output_channel(self, channel: Optional[Text] = None,
-                           thread_id: Optional[Text] = None) -> SlackOutput:
+    def get_output_channel(self, channel: str | None = None,
+                           thread_id: str | None = None) -> SlackOutput:
         return SlackOutput(self.slack_token, self.api_base, channel or self.slack_channel,
                            thread_id, self.proxy)
 
-    def get_metadata(self, request: Request) -> Dict[Text, Any]:
+    def get_metadata(self, request: Request) -> dict[str, Any]:
         """Rasa threads every reply under the user's message; not so in a plain direct message."""
         metadata = super().get_metadata(request)
         if request.headers.get("content-type") == JSON:
@@ -84,7 +85,7 @@ class SlackInput(slack.SlackInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         return webhooks.guard(super().blueprint(guard_messages(on_new_message)), self._check_request)
 
-    async def _check_request(self, request: Request) -> Optional[HTTPResponse]:
+    async def _check_request(self, request: Request) -> HTTPResponse | None:
         if webhooks.endpoint(request) != "webhook":
             return None
         if not self.is_request_from_slack_authentic(request):

@@ -7,25 +7,27 @@ naming it. Here a session id must look like one the widget creates (32 hex chara
 bits), anything else gets a fresh one; each socket's messages go to the session it confirmed,
 whatever the message says; and client-supplied `metadata` is dropped (notes: never trust it).
 
-Messages pass the size and rate limits of `bot.channels.guard`. With `REDIS_URL` set, the server
+Messages pass the size and rate limits of `bot.channels.guard` (per session and per client
+address: the address of the request that opened the socket). With `REDIS_URL` set, the server
 uses python-socketio's Redis client manager, so an emit from any replica (a reply, or a staff
 message pushed through Rasa's HTTP API) reaches the socket wherever it is connected.
 """
 from __future__ import annotations
 
-import re
 import uuid
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import socketio as python_socketio
 from rasa.core.channels import socketio
 from rasa.core.channels.channel import UserMessage
 from sanic import Blueprint
 
-from bot.channels.guard import guard_messages
+from bot.channels.guard import address_metadata, guard_messages
+from bot.client_address import request_client_address
+from bot.ids import SESSION_ID
 from bot.settings import get_settings
 
-SESSION_ID = re.compile(r"[0-9a-f]{32}")
 PING_TIMEOUT_SECONDS = 60
 
 
@@ -45,7 +47,7 @@ class SocketIOInput(socketio.SocketIOInput):
         handle_message = handlers[self.user_message_evt]
 
         @sio.on("session_request", namespace=self.namespace)
-        async def session_request(sid: Text, data: Optional[Dict]) -> None:
+        async def session_request(sid: str, data: dict | None) -> None:
             requested = data.get("session_id") if isinstance(data, dict) else None
             session_id = requested if isinstance(requested, str) and SESSION_ID.fullmatch(requested) \
                 else uuid.uuid4().hex
@@ -53,11 +55,19 @@ class SocketIOInput(socketio.SocketIOInput):
             await confirm_session(sid, {"session_id": session_id})
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
-        async def user_message(sid: Text, data: Any) -> None:
+        async def user_message(sid: str, data: Any) -> None:
             session = await sio.get_session(sid, namespace=self.namespace)
             text = data.get("message") if isinstance(data, dict) else None
             if "session_id" in session and isinstance(text, str):
-                await handle_message(sid, {"message": text, "session_id": session["session_id"]})
+                await handle_message(sid, {"message": text, "session_id": session["session_id"],
+                                           "metadata": address_metadata(_address(sid))})
+
+        def _address(sid: str) -> str:
+            """The address of the request that opened this socket (engine.io's own REMOTE_ADDR
+            for Sanic is always 127.0.0.1)."""
+            request = (sio.get_environ(sid, namespace=self.namespace) or {}).get("sanic.request")
+            return request_client_address(request, get_settings().trusted_proxies) if request \
+                else "unknown"
 
         return blueprint
 

@@ -17,8 +17,9 @@ What changes from `rasa.core.channels.telegram` (credentials.yml key
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from typing import Any
 
 from aiogram import types
 from aiogram.bot.api import TelegramAPIServer
@@ -40,10 +41,10 @@ HANDLED_UPDATES = ("message", "edited_message", "callback_query")
 class TelegramOutput(telegram.TelegramOutput):
     """Rasa's output, talking to the configured Bot API server."""
 
-    def __init__(self, access_token: Text, api_base: Text) -> None:
+    def __init__(self, access_token: str, api_base: str) -> None:
         super().__init__(access_token)
         self.server = TelegramAPIServer.from_base(api_base)
-        self._me: Optional[types.User] = None
+        self._me: types.User | None = None
 
     async def get_me(self) -> types.User:
         """Rasa's handler asks on every update; the answer does not change while we run."""
@@ -56,13 +57,14 @@ class TelegramInput(telegram.TelegramInput):
     """Telegram webhook with secret-header check, configurable Bot API server and pushes."""
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
         if not credentials:
             cls.raise_missing_credentials_exception()
-        return cls(credentials.get("access_token"), credentials.get("verify"),
-                   credentials.get("webhook_secret"), credentials.get("api_base"))
+            raise AssertionError("unreachable")  # the call above raises
+        return cls(str(credentials.get("access_token") or ""), str(credentials.get("verify") or ""),
+                   str(credentials.get("webhook_secret") or ""), str(credentials.get("api_base") or ""))
 
-    def __init__(self, access_token: Text, verify: Text, webhook_secret: Text, api_base: Text) -> None:
+    def __init__(self, access_token: str, verify: str, webhook_secret: str, api_base: str) -> None:
         if not (access_token and verify and webhook_secret and api_base):
             raise InvalidConfigException(
                 "Telegram needs access_token, verify (the bot's username), webhook_secret and "
@@ -71,7 +73,7 @@ class TelegramInput(telegram.TelegramInput):
         super().__init__(access_token, verify, webhook_url=None, debug_mode=False)
         self.webhook_secret = webhook_secret.encode()
         self.api_base = api_base
-        self._output: Optional[TelegramOutput] = None
+        self._output: TelegramOutput | None = None
 
     def get_output_channel(self) -> TelegramOutput:
         if self._output is None:
@@ -90,7 +92,7 @@ class TelegramInput(telegram.TelegramInput):
     def _has_secret(self, request: Request) -> bool:
         return hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), self.webhook_secret)
 
-    async def _check_update(self, request: Request) -> Optional[HTTPResponse]:
+    async def _check_update(self, request: Request) -> HTTPResponse | None:
         endpoint = webhooks.endpoint(request)
         if endpoint == "set_webhook":
             return webhooks.refuse(HTTPStatus.NOT_FOUND, "Use `fsgs-bot telegram set-webhook`.")

@@ -6,8 +6,8 @@ Rasa's connector cannot parse gets a 400 (logged), never a 500.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Awaitable, Callable, Optional
 
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -20,7 +20,7 @@ MAX_BODY_BYTES = 256 * 1024
 # What Rasa's connectors raise while reading a payload of the wrong shape.
 MALFORMED_PAYLOAD_ERRORS = (AttributeError, KeyError, TypeError, ValueError)
 
-Check = Callable[[Request], Awaitable[Optional[HTTPResponse]]]
+Check = Callable[[Request], Awaitable[HTTPResponse | None]]
 
 
 def refuse(status: HTTPStatus, reason: str) -> HTTPResponse:

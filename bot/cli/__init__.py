@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import List, Optional
 
 # Subcommand modules, in the order they appear in --help.
 COMMAND_MODULES = ["run", "ha", "staff", "handoff", "user", "telegram", "content"]
@@ -21,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return args.handler(args) or 0
 

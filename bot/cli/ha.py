@@ -14,12 +14,13 @@ import json
 import re
 import shutil
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Mapping, Optional
 
 from bot import launcher
 from bot.cli.run import serve
+from bot.model_files import latest_model
 from bot.settings import PROJECT_ROOT, Settings, get_settings
 
 TEMPLATE = PROJECT_ROOT / "deploy" / "nginx.conf.template"
@@ -31,13 +32,13 @@ class Layout:
     """Which backend listens where; the public ports are the settings' own."""
 
     settings: Settings
-    rasa_ports: List[int]
-    action_ports: List[int]
+    rasa_ports: list[int]
+    action_ports: list[int]
     web_port: int
     rasa_api_port: int  # loopback only: Rasa's HTTP API is never on the public port
 
     @classmethod
-    def on_free_ports(cls, settings: Settings, replicas: int = 2, action_servers: int = 2) -> "Layout":
+    def on_free_ports(cls, settings: Settings, replicas: int = 2, action_servers: int = 2) -> Layout:
         return cls(settings, [free_port() for _ in range(replicas)],
                    [free_port() for _ in range(action_servers)], free_port(), free_port())
 
@@ -52,7 +53,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _servers(ports: List[int]) -> str:
+def _servers(ports: list[int]) -> str:
     # max_fails=0: a refused connection costs nothing, so never bench a server that just came back.
     return "\n".join(f"        server 127.0.0.1:{port} max_fails=0;" for port in ports)
 
@@ -97,10 +98,10 @@ def nginx_service(layout: Layout, log_dir: Path) -> launcher.Service:
 
 
 def ha_services(layout: Layout, credentials: Path, log_dir: Path,
-                model: Optional[Path] = None) -> List[launcher.Service]:
+                model: Path | None = None) -> list[launcher.Service]:
     """Action servers, Rasa replicas, the console and nginx (started in that order)."""
     settings = layout.settings
-    model = model or launcher.latest_model()
+    model = model or latest_model()
     services = []
     for index, port in enumerate(layout.action_ports, 1):
         backend = dataclasses.replace(settings, action_port=port,
@@ -117,15 +118,17 @@ def ha_services(layout: Layout, credentials: Path, log_dir: Path,
     return services
 
 
-def ha_stack(settings: Settings, variables: Mapping[str, str] = (), replicas: int = 2,
-             action_servers: int = 2, log_dir: Optional[Path] = None) -> launcher.Stack:
+def ha_stack(settings: Settings, variables: Mapping[str, str] | None = None, replicas: int = 2,
+             action_servers: int = 2, log_dir: Path | None = None) -> launcher.Stack:
     """A not-yet-started stack; the databases are prepared here, once, before any replica runs."""
     launcher.prepare_databases(settings)
     layout = Layout.on_free_ports(settings, replicas, action_servers)
     log_dir = log_dir or settings.var_dir / "logs"
     services = ha_services(layout, PROJECT_ROOT / "credentials.yml", log_dir)
-    return launcher.Stack(settings, services, log_dir=log_dir,
-                          env=launcher.service_environment(settings, variables))
+    env = launcher.service_environment(settings, variables)
+    # nginx on loopback sets X-Forwarded-For: the replicas and the console must believe it there.
+    env["TRUSTED_PROXIES"] = " ".join([*map(str, settings.trusted_proxies), "127.0.0.1"])
+    return launcher.Stack(settings, services, log_dir=log_dir, env=env)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -13,10 +13,10 @@ import dataclasses
 import json
 import re
 import sys
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, List, Sequence
 
-from bot.conversations import TrackerEvents
+from bot.conversations import TrackerStoreUnavailable, tracker_events
 from bot.handoff.delivery import DeliveryError
 from bot.handoff.desk import StaffDesk
 from bot.handoff.models import ACTIVE_STATUSES, STATUSES, utcnow
@@ -91,7 +91,7 @@ def _guarded(command: Callable[[argparse.Namespace, HandoffStore], int]):
         try:
             store.create_schema()
             return command(args, store)
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, TrackerStoreUnavailable) as exc:
             return _fail(str(exc), UNAVAILABLE)
         except (HandoffError, CliError) as exc:
             return _fail(str(exc), USAGE_ERROR)
@@ -120,11 +120,11 @@ def _desk(store: HandoffStore) -> StaffDesk:
 
 
 def _jsonable(value):
-    if dataclasses.is_dataclass(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {key: _jsonable(item) for key, item in dataclasses.asdict(value).items()}
     if isinstance(value, dict):
         return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, list | tuple):
         return [_jsonable(item) for item in value]
     return value.isoformat() if isinstance(value, datetime) else value
 
@@ -140,7 +140,8 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     if any(headers):
         cells.insert(0, list(headers))
     widths = [max(len(row[i]) for row in cells) if cells else 0 for i in range(len(headers))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+                     for row in cells)
 
 
 def _when(moment: datetime) -> str:
@@ -160,7 +161,7 @@ def _one_line(text: str, width: int = 50) -> str:
 
 
 def _list(args: argparse.Namespace, store: HandoffStore) -> int:
-    statuses: List[str] = args.status or list(ACTIVE_STATUSES)
+    statuses: list[str] = args.status or list(ACTIVE_STATUSES)
     tickets = store.list_tickets(STATUSES if "all" in statuses else statuses, limit=args.limit)
     if args.json:
         return _print_json({"tickets": tickets, "counts": store.counts()})
@@ -241,7 +242,8 @@ def _replay(args: argparse.Namespace, store: HandoffStore) -> int:
         _print_json(report)
     else:
         print(f"replayed {report.applied}, rejected {report.rejected} (kept in "
-              f"{outbox.rejected_dir}), still queued {report.remaining}")
+              f"{outbox.rejected_dir}), still queued {report.remaining}, held back by the "
+              f"new-ticket cap {report.held}")
     return UNAVAILABLE if report.remaining else 0
 
 
@@ -256,11 +258,8 @@ def parse_duration(text: str) -> timedelta:
 def _purge(args: argparse.Namespace, store: HandoffStore) -> int:
     before = utcnow() - parse_duration(args.older_than)
     purged = store.purge_resolved(before)
-    conversations = TrackerEvents(get_settings().tracker_store_url)
-    try:
+    with tracker_events(get_settings().tracker_store_url) as conversations:
         idle = conversations.purge_idle(before)
-    finally:
-        conversations.dispose()
     rejected = Outbox(get_settings().outbox_dir).purge_rejected(before)
     if args.json:
         return _print_json({"purged": purged, "resolved_before": before, "conversations": idle,

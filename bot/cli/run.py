@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from bot import launcher
 from bot.channels.credentials import effective_credentials
+from bot.model_files import latest_model
 from bot.settings import PROJECT_ROOT, get_settings
 
 
@@ -29,7 +30,7 @@ def serve(stack: launcher.Stack, summary: Callable[[], str], timeout: float = 18
         print(summary(), flush=True)
         while (exited := stack.first_exited()) is None:
             time.sleep(1)
-        print(f"{exited.name} stopped (exit code {exited.process.returncode}); stopping the rest.")
+        print(f"{exited.name} stopped (exit code {launcher.started(exited).returncode}); stopping the rest.")
         return 1
     except KeyboardInterrupt:
         return 0
@@ -73,5 +74,5 @@ def _shell(args: argparse.Namespace) -> int:
         # The same Rasa entry point as `run` (disclaimer, action deadlines), on a terminal channel.
         return subprocess.call(
             [str(launcher.BIN / "python"), "-m", "bot.rasa_server", "--channel", "cmdline",
-             "--model", str(launcher.latest_model()), "--endpoints", "endpoints.yml"],
+             "--model", str(latest_model()), "--endpoints", "endpoints.yml"],
             cwd=PROJECT_ROOT, env=launcher.service_environment(settings), umask=0o077)

@@ -5,8 +5,8 @@ import argparse
 import getpass
 import sys
 
+from bot import accounts
 from bot.handoff.store import HandoffError, HandoffStore
-from bot.web import accounts
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -39,6 +39,7 @@ def _set_webhook(args: argparse.Namespace) -> int:
         return 2
     from aiogram.utils.exceptions import TelegramAPIError
 
+    assert url  # checked with the others above
     try:
         info = asyncio.run(register_webhook(settings, url, args.drop_pending_updates))
     except TelegramAPIError as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from bot.cli.handoff import _guarded, _print_json
-from bot.conversations import TrackerEvents
+from bot.conversations import tracker_events
 from bot.handoff.outbox import Outbox
 from bot.handoff.store import HandoffStore
 from bot.settings import get_settings
@@ -30,21 +30,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace, store: HandoffStore) -> int:
-    conversations = TrackerEvents(get_settings().tracker_store_url)
-    try:
+    with tracker_events(get_settings().tracker_store_url) as conversations:
         events = conversations.events(args.conversation_id)
-    finally:
-        conversations.dispose()
     tickets = [store.history(ticket.id) for ticket in store.tickets_for(args.conversation_id)]
     return _print_json({"conversation_id": args.conversation_id, "events": events, "tickets": tickets})
 
 
 def _delete(args: argparse.Namespace, store: HandoffStore) -> int:
-    conversations = TrackerEvents(get_settings().tracker_store_url)
-    try:
+    with tracker_events(get_settings().tracker_store_url) as conversations:
         events = conversations.delete(args.conversation_id)
-    finally:
-        conversations.dispose()
     tickets = store.delete_conversation(args.conversation_id)
     files = Outbox(get_settings().outbox_dir).forget_conversation(args.conversation_id)
     if args.json:

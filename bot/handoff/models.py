@@ -8,10 +8,22 @@ claimed ticket per conversation, whatever the number of concurrent writers.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Optional
+from typing import Any
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Index,
-                        Integer, String, Text, UniqueConstraint, text)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, registry
 from sqlalchemy.types import TypeDecorator
 
@@ -26,7 +38,8 @@ ALERT_KINDS = ("urgent_new", "urgent_raised", "out_of_hours_new")
 ALERT_STATUSES = ("pending", "sent", "failed", "cancelled")
 
 mapper_registry = registry()
-Base = mapper_registry.generate_base()
+# Typed Any: without SQLAlchemy's mypy plugin a generated declarative base is opaque to mypy.
+Base: Any = mapper_registry.generate_base()
 
 
 def utcnow() -> datetime:
@@ -81,19 +94,21 @@ class Ticket(Base):
     first_message: Mapped[str] = Column(Text, nullable=False)
     last_user_message: Mapped[str] = Column(Text, nullable=False)
     message_count: Mapped[int] = Column(Integer, nullable=False)
-    contact_details: Mapped[Optional[str]] = Column(Text)
-    contact_consent: Mapped[Optional[bool]] = Column(Boolean)
-    assigned_to: Mapped[Optional[str]] = Column(String(320))
+    contact_details: Mapped[str | None] = Column(Text)
+    contact_consent: Mapped[bool | None] = Column(Boolean)
+    assigned_to: Mapped[str | None] = Column(String(320))
     created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False)
     updated_at: Mapped[datetime] = Column(UTCDateTime, nullable=False)
-    claimed_at: Mapped[Optional[datetime]] = Column(UTCDateTime)
-    resolved_at: Mapped[Optional[datetime]] = Column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = Column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = Column(UTCDateTime)
 
 
 class TicketEvent(Base):
     """Audit trail: who did what to a ticket, and when. `request_id` makes escalations idempotent."""
 
     __tablename__ = "handoff_ticket_events"
+    # The new-ticket cap counts recent "opened" events (`HandoffStore.open_or_append`).
+    __table_args__ = (Index("ix_handoff_ticket_events_kind_at", "kind", "at"),)
 
     id: Mapped[int] = Column(Integer, primary_key=True)
     ticket_id: Mapped[int] = Column(ForeignKey("handoff_tickets.id", ondelete="CASCADE"),
@@ -102,7 +117,7 @@ class TicketEvent(Base):
     actor: Mapped[str] = Column(String(320), nullable=False)
     kind: Mapped[str] = Column(String(32), nullable=False)
     detail: Mapped[str] = Column(Text, nullable=False, default="")
-    request_id: Mapped[Optional[str]] = Column(String(64), unique=True)
+    request_id: Mapped[str | None] = Column(String(64), unique=True)
 
 
 class Note(Base):
@@ -130,8 +145,8 @@ class StaffMessage(Base):
     author: Mapped[str] = Column(String(320), nullable=False)
     text: Mapped[str] = Column(Text, nullable=False)
     created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False)
-    delivered_at: Mapped[Optional[datetime]] = Column(UTCDateTime)
-    handed_over_at: Mapped[Optional[datetime]] = Column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = Column(UTCDateTime)
+    handed_over_at: Mapped[datetime | None] = Column(UTCDateTime)
 
 
 class StaffUser(Base):
@@ -144,6 +159,18 @@ class StaffUser(Base):
     role: Mapped[str] = Column(String(16), nullable=False)
     active: Mapped[bool] = Column(Boolean, nullable=False, default=True)
     created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False)
+
+
+class RevokedSession(Base):
+    """A console session ended by logout, kept until its cookie would have expired anyway, so a
+    copied cookie stays refused after a restart and on every console process."""
+
+    __tablename__ = "handoff_revoked_sessions"
+
+    nonce: Mapped[str] = Column(String(64), primary_key=True)
+    email: Mapped[str] = Column(String(320), nullable=False)
+    revoked_at: Mapped[datetime] = Column(UTCDateTime, nullable=False)
+    expires_at: Mapped[datetime] = Column(UTCDateTime, nullable=False, index=True)
 
 
 class ChangeCounter(Base):
@@ -185,7 +212,7 @@ class Alert(Base):
     status: Mapped[str] = Column(String(16), nullable=False)
     attempts: Mapped[int] = Column(Integer, nullable=False)
     created_at: Mapped[datetime] = Column(UTCDateTime, nullable=False)
-    last_attempt_at: Mapped[Optional[datetime]] = Column(UTCDateTime)
-    next_attempt_at: Mapped[Optional[datetime]] = Column(UTCDateTime)
-    sent_at: Mapped[Optional[datetime]] = Column(UTCDateTime)
-    last_error: Mapped[Optional[str]] = Column(String(500))
+    last_attempt_at: Mapped[datetime | None] = Column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = Column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = Column(UTCDateTime)
+    last_error: Mapped[str | None] = Column(String(500))

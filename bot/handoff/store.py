@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -25,9 +26,23 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.handoff.models import (ACTIVE_STATUSES, ALERT_KINDS, REASONS, ROLES, STATUSES, Alert,
-                                ChangeCounter, Note, StaffMessage, StaffUser, Ticket, TicketEvent,
-                                utcnow)
+from bot.emails import InvalidEmail, account_email
+from bot.handoff.models import (
+    ACTIVE_STATUSES,
+    ALERT_KINDS,
+    REASONS,
+    ROLES,
+    STATUSES,
+    Alert,
+    ChangeCounter,
+    Note,
+    RevokedSession,
+    StaffMessage,
+    StaffUser,
+    Ticket,
+    TicketEvent,
+    utcnow,
+)
 from bot.settings import get_settings
 
 MAX_TEXT_CHARS = 5000          # notes, staff messages; longer user messages are truncated
@@ -36,13 +51,21 @@ ID_LIMITS = {"conversation_id": 255, "channel": 64, "sender_id": 255}   # column
 SQLITE_BUSY_TIMEOUT_S = 30     # how long a SQLite writer waits for the lock before giving up
 PG_CONNECT_TIMEOUT_S = 5       # an unreachable server fails fast so the outbox can take over
 APPEND_ATTEMPTS = 5            # open_or_append retries after losing a race on the unique index
+TICKET_CAP_WINDOW = timedelta(minutes=1)
 # A delivery claim older than this is void: its holder died between claiming and delivering.
 # Far above a delivery's longest legitimate run (a REST request behind nginx's 120 s timeout).
 HANDOVER_LEASE = timedelta(minutes=5)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # Rasa's message ids (uuid hex) and the outbox's own; part of outbox file names, so nothing else.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# The staff actions on a ticket: the statuses each may start from, and what refusing it says.
+_STARTS_FROM: dict[str, tuple[tuple[str, ...], str]] = {
+    "claim": (ACTIVE_STATUSES, "ticket #{id} is resolved; reopen it first"),
+    "reassign": (ACTIVE_STATUSES, "ticket #{id} is resolved; reopen it first"),
+    "resolve": (ACTIVE_STATUSES, "ticket #{id} is already resolved"),
+    "reply": (ACTIVE_STATUSES, "ticket #{id} is resolved; reopen it to reply"),
+    "reopen": (("resolved",), "ticket #{id} is {status}, not resolved"),
+}
 BOT, SYSTEM = "bot", "system"
 
 
@@ -74,6 +97,10 @@ class StoreUnavailable(HandoffError):
     """The database cannot be reached (or stayed locked): callers fall back to the outbox."""
 
 
+class TicketCapReached(HandoffError):
+    """Opening this non-urgent ticket would exceed the new-ticket cap; nothing was written."""
+
+
 @dataclass(frozen=True)
 class EscalationRequest:
     """One user message that needs a person. `request_id` makes retries and replays idempotent;
@@ -84,11 +111,12 @@ class EscalationRequest:
     sender_id: str
     reason: str
     message: str
-    contact_details: Optional[str] = None
-    contact_consent: Optional[bool] = None
-    request_id: Optional[str] = None
-    requested_at: Optional[datetime] = None
+    contact_details: str | None = None
+    contact_consent: bool | None = None
+    request_id: str | None = None
+    requested_at: datetime | None = None
     queued_offline: bool = False
+    held_back: bool = False     # waited in the outbox because of the new-ticket cap
 
 
 @dataclass(frozen=True)
@@ -103,13 +131,13 @@ class TicketView:
     first_message: str
     last_user_message: str
     message_count: int
-    contact_details: Optional[str]
-    contact_consent: Optional[bool]
-    assigned_to: Optional[str]
+    contact_details: str | None
+    contact_consent: bool | None
+    assigned_to: str | None
     created_at: datetime
     updated_at: datetime
-    claimed_at: Optional[datetime]
-    resolved_at: Optional[datetime]
+    claimed_at: datetime | None
+    resolved_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -146,7 +174,7 @@ class StaffMessageView:
     author: str
     text: str
     created_at: datetime
-    delivered_at: Optional[datetime]
+    delivered_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -168,25 +196,25 @@ class AlertView:
     status: str
     attempts: int
     created_at: datetime
-    last_attempt_at: Optional[datetime]
-    next_attempt_at: Optional[datetime]
-    sent_at: Optional[datetime]
-    last_error: Optional[str]
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    last_error: str | None
 
 
 @dataclass(frozen=True)
 class TicketHistory:
     ticket: TicketView
-    events: Tuple[EventView, ...]
-    notes: Tuple[NoteView, ...]
-    messages: Tuple[StaffMessageView, ...]
+    events: tuple[EventView, ...]
+    notes: tuple[NoteView, ...]
+    messages: tuple[StaffMessageView, ...]
 
 
 V = TypeVar("V")
 
 
-def _view(cls: Type[V], row) -> V:
-    return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+def _view(cls: type[V], row: Any) -> V:
+    return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})  # type: ignore[arg-type]
 
 
 def _engine_for(url: str) -> Engine:
@@ -226,7 +254,7 @@ def _unavailable_as_store_error(url: str) -> Iterator[None]:
         raise
 
 
-def _clean(value: Optional[str]) -> str:
+def _clean(value: str | None) -> str:
     """Stripped, without NUL characters (PostgreSQL refuses them in text columns)."""
     return (value or "").replace("\x00", "").strip()
 
@@ -241,10 +269,10 @@ def _text(value: str, what: str, limit: int = MAX_TEXT_CHARS) -> str:
 
 
 def _email(value: str) -> str:
-    value = (value or "").strip().lower()
-    if len(value) > 320 or not _EMAIL.fullmatch(value):
-        raise InvalidInput(f"not a valid staff email address: {value!r}")
-    return value
+    try:
+        return account_email(value)
+    except InvalidEmail as exc:
+        raise InvalidInput(f"not a valid staff email address: {(value or '').strip().lower()!r}") from exc
 
 
 def valid_request_id(value: object) -> str:
@@ -263,7 +291,7 @@ def _validated(request: EscalationRequest) -> EscalationRequest:
     if request.requested_at is not None and request.requested_at.tzinfo is None:
         raise InvalidInput("requested_at must be timezone-aware")
     if request.contact_consent:
-        _text(request.contact_details, "contact details", MAX_CONTACT_CHARS)
+        _text(request.contact_details or "", "contact details", MAX_CONTACT_CHARS)
     return request
 
 
@@ -280,7 +308,7 @@ class HandoffStore:
         self._write_turn = threading.Lock() if self._sqlite else nullcontext()
 
     @classmethod
-    def from_url(cls, url: Optional[str] = None) -> "HandoffStore":
+    def from_url(cls, url: str | None = None) -> HandoffStore:
         """A store for `url`, by default `DATABASE_URL` from the settings."""
         return cls(_engine_for(get_settings().database_url if url is None else url))
 
@@ -321,23 +349,28 @@ class HandoffStore:
     # -- helpers used inside a transaction ---------------------------------------------------
 
     @staticmethod
-    def _locked(session: Session, ticket_id: int) -> Ticket:
+    def _locked(session: Session, ticket_id: int, action: str | None = None) -> Ticket:
+        """The ticket, row-locked; with `action`, only if its status allows it (`_STARTS_FROM`)."""
         ticket = session.execute(
             select(Ticket).where(Ticket.id == ticket_id).with_for_update()).scalar_one_or_none()
         if ticket is None:
             raise TicketNotFound(f"no ticket #{ticket_id}")
+        if action is not None:
+            statuses, refusal = _STARTS_FROM[action]
+            if ticket.status not in statuses:
+                raise InvalidTransition(refusal.format(id=ticket_id, status=ticket.status))
         return ticket
 
     @staticmethod
     def _record(session: Session, ticket: Ticket, actor: str, kind: str, detail: str = "",
-                at: Optional[datetime] = None, request_id: Optional[str] = None) -> None:
+                at: datetime | None = None, request_id: str | None = None) -> None:
         at = at or utcnow()
         ticket.updated_at = at
         session.add(TicketEvent(ticket_id=ticket.id, at=at, actor=actor, kind=kind, detail=detail,
                                 request_id=request_id))
 
     @staticmethod
-    def _apply_contact(ticket: Ticket, details: Optional[str], consent: bool) -> str:
+    def _apply_contact(ticket: Ticket, details: str | None, consent: bool) -> str:
         ticket.contact_consent = consent
         ticket.contact_details = _clean(details) if consent else None
         return "consent given; contact details stored" if consent else \
@@ -345,13 +378,18 @@ class HandoffStore:
 
     # -- escalations -------------------------------------------------------------------------
 
-    def open_or_append(self, request: EscalationRequest) -> EscalationResult:
-        """Open a ticket for the conversation, or append to its open/claimed one."""
+    def open_or_append(self, request: EscalationRequest, new_ticket_cap: int = 0) -> EscalationResult:
+        """Open a ticket for the conversation, or append to its open/claimed one.
+
+        With `new_ticket_cap` > 0, a non-urgent request that would open a new ticket while that
+        many tickets were opened in the last minute raises `TicketCapReached` instead (the caller
+        keeps it: `bot.handoff.outbox`). Appends and urgent tickets are never capped.
+        """
         request = _validated(request)
         for attempt in range(1, APPEND_ATTEMPTS + 1):
             try:
                 with self._write() as session:
-                    return self._open_or_append(session, request)
+                    return self._open_or_append(session, request, new_ticket_cap)
             except IntegrityError as exc:
                 # Another writer opened this conversation's ticket (or applied this request_id)
                 # first; the next attempt sees its commit and appends (or reports a duplicate).
@@ -359,7 +397,8 @@ class HandoffStore:
                     raise StoreUnavailable(f"escalation kept colliding with others: {exc}") from exc
         raise AssertionError("unreachable")
 
-    def _open_or_append(self, session: Session, request: EscalationRequest) -> EscalationResult:
+    def _open_or_append(self, session: Session, request: EscalationRequest,
+                        new_ticket_cap: int) -> EscalationResult:
         if request.request_id is not None:
             seen = session.execute(select(TicketEvent.ticket_id).where(
                 TicketEvent.request_id == request.request_id)).scalar_one_or_none()
@@ -373,6 +412,8 @@ class HandoffStore:
                                  Ticket.status.in_(ACTIVE_STATUSES)).with_for_update()
         ).scalar_one_or_none()
         created = ticket is None
+        if created and new_ticket_cap > 0 and request.reason != "emergency":
+            self._check_ticket_cap(session, new_ticket_cap, now)
         if created:
             ticket = Ticket(
                 conversation_id=request.conversation_id, channel=request.channel,
@@ -396,14 +437,28 @@ class HandoffStore:
         if request.queued_offline:
             self._record(session, ticket, SYSTEM, "replayed",
                          f"queued offline at {(request.requested_at or now).isoformat()}", now)
+        if request.held_back:
+            self._record(session, ticket, SYSTEM, "held_back",
+                         f"waited from {(request.requested_at or now).isoformat()}: too many new "
+                         "tickets a minute", now)
         if request.contact_consent is not None:
             self._record(session, ticket, BOT, "contact_saved", self._apply_contact(
                 ticket, request.contact_details, request.contact_consent), now)
         session.flush()
         return EscalationResult(_view(TicketView, ticket), created=created)
 
+    @staticmethod
+    def _check_ticket_cap(session: Session, cap: int, now: datetime) -> None:
+        # Capped openings queue on the change counter's row lock (SQLite has one writer anyway),
+        # so each counts the openings committed before it: the cap is exact on both backends.
+        session.execute(select(ChangeCounter.id).where(ChangeCounter.id == 1).with_for_update())
+        opened = session.execute(select(func.count()).where(
+            TicketEvent.kind == "opened", TicketEvent.at >= now - TICKET_CAP_WINDOW)).scalar_one()
+        if opened >= cap:
+            raise TicketCapReached(f"{cap} new tickets were opened in the last minute")
+
     def append_during_handoff(self, conversation_id: str, channel: str, message: str,
-                              request_id: Optional[str] = None) -> Optional[TicketView]:
+                              request_id: str | None = None) -> TicketView | None:
         """Add a message the patient wrote while staff hold the chat (the bot is paused, so no
         escalation runs) to the conversation's active ticket; None if it has none. Idempotent
         per `request_id` (Rasa's message id)."""
@@ -435,7 +490,7 @@ class HandoffStore:
                 raise TicketNotFound(f"no ticket #{ticket_id}")
             return _view(TicketView, ticket)
 
-    def open_ticket_for(self, conversation_id: str) -> Optional[TicketView]:
+    def open_ticket_for(self, conversation_id: str) -> TicketView | None:
         with self._read() as session:
             ticket = session.execute(select(Ticket).where(
                 Ticket.conversation_id == conversation_id,
@@ -443,7 +498,7 @@ class HandoffStore:
             return None if ticket is None else _view(TicketView, ticket)
 
     def list_tickets(self, statuses: Sequence[str] = ACTIVE_STATUSES,
-                     limit: int = 200) -> List[TicketView]:
+                     limit: int = 200) -> list[TicketView]:
         """Tickets in `statuses`, urgent first, then longest waiting first."""
         unknown = set(statuses) - set(STATUSES)
         if unknown:
@@ -455,7 +510,7 @@ class HandoffStore:
                 .order_by(urgent_first, Ticket.created_at, Ticket.id).limit(limit)).scalars()
             return [_view(TicketView, row) for row in rows]
 
-    def unread_counts(self, ticket_ids: Sequence[int]) -> Dict[int, int]:
+    def unread_counts(self, ticket_ids: Sequence[int]) -> dict[int, int]:
         """Patient messages added to each ticket since staff last claimed or replied to it."""
         staff_seen = (select(TicketEvent.ticket_id, func.max(TicketEvent.id).label("last"))
                       .where(TicketEvent.kind.in_(("claimed", "staff_message")),
@@ -505,9 +560,7 @@ class HandoffStore:
         """Assign an open ticket to `staff`; claiming one's own ticket again changes nothing."""
         staff = _email(staff)
         with self._write() as session:
-            ticket = self._locked(session, ticket_id)
-            if ticket.status == "resolved":
-                raise InvalidTransition(f"ticket #{ticket_id} is resolved; reopen it first")
+            ticket = self._locked(session, ticket_id, "claim")
             if ticket.status == "claimed" and ticket.assigned_to != staff:
                 raise InvalidTransition(
                     f"ticket #{ticket_id} is already claimed by {ticket.assigned_to}; "
@@ -521,9 +574,7 @@ class HandoffStore:
     def reassign(self, ticket_id: int, staff: str, to_staff: str) -> TicketView:
         staff, to_staff = _email(staff), _email(to_staff)
         with self._write() as session:
-            ticket = self._locked(session, ticket_id)
-            if ticket.status == "resolved":
-                raise InvalidTransition(f"ticket #{ticket_id} is resolved; reopen it first")
+            ticket = self._locked(session, ticket_id, "reassign")
             if ticket.assigned_to != to_staff:
                 now = utcnow()
                 previous = ticket.assigned_to or "nobody"
@@ -531,14 +582,12 @@ class HandoffStore:
                 self._record(session, ticket, staff, "reassigned", f"{previous} -> {to_staff}", now)
             return _view(TicketView, ticket)
 
-    def resolve(self, ticket_id: int, staff: str, farewell: Optional[str] = None) -> TicketView:
+    def resolve(self, ticket_id: int, staff: str, farewell: str | None = None) -> TicketView:
         """Close a ticket; `farewell` is stored as the last staff message in the same transaction,
         so a retried resolve never says goodbye twice."""
         staff = _email(staff)
         with self._write() as session:
-            ticket = self._locked(session, ticket_id)
-            if ticket.status == "resolved":
-                raise InvalidTransition(f"ticket #{ticket_id} is already resolved")
+            ticket = self._locked(session, ticket_id, "resolve")
             now = utcnow()
             if farewell is not None:
                 self._add_staff_message(session, ticket, staff, _text(farewell, "message"), now)
@@ -551,9 +600,7 @@ class HandoffStore:
         staff = _email(staff)
         try:
             with self._write() as session:
-                ticket = self._locked(session, ticket_id)
-                if ticket.status != "resolved":
-                    raise InvalidTransition(f"ticket #{ticket_id} is {ticket.status}, not resolved")
+                ticket = self._locked(session, ticket_id, "reopen")
                 ticket.status = "open"
                 ticket.assigned_to = ticket.claimed_at = ticket.resolved_at = None
                 self._record(session, ticket, staff, "reopened")
@@ -569,9 +616,7 @@ class HandoffStore:
         """Store a staff reply for delivery; resolved tickets take no replies."""
         staff, text = _email(staff), _text(text, "message")
         with self._write() as session:
-            ticket = self._locked(session, ticket_id)
-            if ticket.status == "resolved":
-                raise InvalidTransition(f"ticket #{ticket_id} is resolved; reopen it to reply")
+            ticket = self._locked(session, ticket_id, "reply")
             return self._add_staff_message(session, ticket, staff, text, utcnow())
 
     def _add_staff_message(self, session: Session, ticket: Ticket, staff: str, text: str,
@@ -597,7 +642,7 @@ class HandoffStore:
                              f"message #{message.id}", now)
             return _view(StaffMessageView, message)
 
-    def pending_messages(self, conversation_id: str) -> List[StaffMessageView]:
+    def pending_messages(self, conversation_id: str) -> list[StaffMessageView]:
         """Undelivered staff messages for a conversation, oldest first."""
         with self._read() as session:
             rows = session.execute(select(StaffMessage).where(
@@ -606,7 +651,7 @@ class HandoffStore:
             return [_view(StaffMessageView, row) for row in rows]
 
     def claim_pending(self, conversation_id: str,
-                      lease: timedelta = HANDOVER_LEASE) -> List[StaffMessageView]:
+                      lease: timedelta = HANDOVER_LEASE) -> list[StaffMessageView]:
         """Claim a conversation's undelivered staff messages for one delivery, oldest first.
 
         [] when none wait, or when another sender holds a live claim on any of them (it delivers
@@ -638,7 +683,7 @@ class HandoffStore:
                 .values(handed_over_at=None))
 
     def conversations_with_pending(self, lease: timedelta = HANDOVER_LEASE,
-                                   limit: int = 500) -> List[str]:
+                                   limit: int = 500) -> list[str]:
         """Conversations with staff messages that wait for delivery and that nobody is delivering,
         longest waiting first (the background push retry)."""
         stale = utcnow() - lease
@@ -663,11 +708,11 @@ class HandoffStore:
             self._record(session, ticket, staff, "note", f"note #{note.id}", now)
             return _view(NoteView, note)
 
-    def save_contact(self, ticket_id: int, contact_details: Optional[str],
+    def save_contact(self, ticket_id: int, contact_details: str | None,
                      consent: bool) -> TicketView:
         """Keep contact details only with consent; the decision is recorded either way."""
         if consent:
-            _text(contact_details, "contact details", MAX_CONTACT_CHARS)
+            _text(contact_details or "", "contact details", MAX_CONTACT_CHARS)
         with self._write() as session:
             ticket = self._locked(session, ticket_id)
             self._record(session, ticket, BOT, "contact_saved",
@@ -679,7 +724,7 @@ class HandoffStore:
         return self._delete_tickets(
             select(Ticket.id).where(Ticket.status == "resolved", Ticket.resolved_at < before))
 
-    def tickets_for(self, conversation_id: str) -> List[TicketView]:
+    def tickets_for(self, conversation_id: str) -> list[TicketView]:
         """Every ticket of one conversation, oldest first, whatever its status (data export)."""
         with self._read() as session:
             rows = session.execute(select(Ticket).where(Ticket.conversation_id == conversation_id)
@@ -701,8 +746,8 @@ class HandoffStore:
 
     # -- on-call alerts (bot/alerts sends them; the store keeps each one's outcome) ------------
 
-    def start_alerts(self, ticket_id: int, kind: str, destinations: Sequence[Tuple[str, str]],
-                     lease_until: datetime) -> Tuple[List[AlertView], List[AlertView]]:
+    def start_alerts(self, ticket_id: int, kind: str, destinations: Sequence[tuple[str, str]],
+                     lease_until: datetime) -> tuple[list[AlertView], list[AlertView]]:
         """Record a first attempt of alert `kind` for each (destination, target) and lease it to
         the caller until `lease_until`; returns (new alerts to send now, ones recorded earlier)."""
         if kind not in ALERT_KINDS:
@@ -723,7 +768,7 @@ class HandoffStore:
             return ([_view(AlertView, a) for a in fresh],
                     [_view(AlertView, a) for a in earlier.values()])
 
-    def urgent_without_alert(self, since: datetime, limit: int = 50) -> List[Tuple[TicketView, str]]:
+    def urgent_without_alert(self, since: datetime, limit: int = 50) -> list[tuple[TicketView, str]]:
         """Active urgent tickets changed since `since` that have no urgent alert record yet (an
         emergency replayed from the outbox, or a caller that never alerted), each with the kind
         it needs: urgent_raised if it was raised, else urgent_new."""
@@ -740,7 +785,7 @@ class HandoffStore:
                     for ticket, was_raised in rows]
 
     def take_due_alerts(self, now: datetime, lease_until: datetime,
-                        limit: int = 50) -> List[Tuple[AlertView, TicketView]]:
+                        limit: int = 50) -> list[tuple[AlertView, TicketView]]:
         """Lease pending alerts whose retry time has come (one more attempt each) with their
         tickets; alerts of tickets resolved meanwhile are cancelled instead."""
         with self._write() as session:
@@ -759,8 +804,8 @@ class HandoffStore:
                 taken.append((_view(AlertView, alert), _view(TicketView, ticket)))
             return taken
 
-    def finish_alert_attempt(self, alert_id: int, error: Optional[str] = None,
-                             retry_at: Optional[datetime] = None) -> AlertView:
+    def finish_alert_attempt(self, alert_id: int, error: str | None = None,
+                             retry_at: datetime | None = None) -> AlertView:
         """Record an attempt's outcome: sent (no `error`), pending until `retry_at`, or failed."""
         with self._write() as session:
             alert = session.execute(select(Alert).where(Alert.id == alert_id).with_for_update()
@@ -774,7 +819,7 @@ class HandoffStore:
                 alert.next_attempt_at, alert.last_error = retry_at, _clean(error)[:500]
             return _view(AlertView, alert)
 
-    def alerts_for(self, ticket_id: int) -> List[AlertView]:
+    def alerts_for(self, ticket_id: int) -> list[AlertView]:
         with self._read() as session:
             return [_view(AlertView, a) for a in session.execute(
                 select(Alert).where(Alert.ticket_id == ticket_id).order_by(Alert.id)).scalars()]
@@ -795,13 +840,13 @@ class HandoffStore:
         except IntegrityError as exc:
             raise InvalidInput(f"staff member {email} already exists") from exc
 
-    def get_staff(self, email: str) -> Optional[StaffView]:
+    def get_staff(self, email: str) -> StaffView | None:
         with self._read() as session:
             user = session.execute(select(StaffUser).where(
                 StaffUser.email == email.strip().lower())).scalar_one_or_none()
             return None if user is None else _view(StaffView, user)
 
-    def list_staff(self) -> List[StaffView]:
+    def list_staff(self) -> list[StaffView]:
         with self._read() as session:
             return [_view(StaffView, user) for user in
                     session.execute(select(StaffUser).order_by(StaffUser.email)).scalars()]
@@ -815,3 +860,35 @@ class HandoffStore:
                 raise StaffNotFound(f"no staff member {email}")
             user.password_hash = password_hash
             return _view(StaffView, user)
+
+    def replace_password_hash(self, email: str, expected: str, password_hash: str) -> bool:
+        """Store an upgraded hash only if the account still has `expected` (a password changed
+        meanwhile wins); True if it was replaced."""
+        email, password_hash = _email(email), _text(password_hash, "password hash")
+        with self._write() as session:
+            replaced = session.execute(
+                update(StaffUser).where(StaffUser.email == email, StaffUser.password_hash == expected)
+                .values(password_hash=password_hash))
+            return replaced.rowcount == 1
+
+    # -- console sessions ended by logout ------------------------------------------------------
+
+    def revoke_session(self, nonce: str, email: str, expires_at: datetime) -> None:
+        """Refuse this session from now on, until `expires_at` (when its cookie would expire
+        anyway); revocations already past that are pruned here. Revoking twice is harmless."""
+        nonce, email = _text(nonce, "session nonce", 64), _email(email)
+        now = utcnow()
+        try:
+            with self._write() as session:
+                session.execute(delete(RevokedSession).where(RevokedSession.expires_at <= now))
+                if session.get(RevokedSession, nonce) is None:
+                    session.add(RevokedSession(nonce=nonce, email=email, revoked_at=now,
+                                               expires_at=expires_at))
+        except IntegrityError:
+            pass                              # another logout of the same session won the race
+
+    def session_revoked(self, nonce: str) -> bool:
+        with self._read() as session:
+            return session.execute(select(RevokedSession.nonce).where(
+                RevokedSession.nonce == nonce, RevokedSession.expires_at > utcnow())
+            ).first() is not None

@@ -54,7 +54,7 @@ def build_nlp(terms: Terms | None = None) -> Language:
     """The in-memory pipeline: tokenizer, lemmatizer and entity ruler."""
     nlp = _blank_english()
     patterns = _patterns(nlp, terms if terms is not None else load_terms())
-    nlp.add_pipe("entity_ruler", config={"validate": True}).add_patterns(patterns)
+    nlp.add_pipe("entity_ruler", config={"validate": True}).add_patterns(patterns)  # type: ignore[attr-defined]
     nlp.meta["name"] = "fsgs_pipeline"
     nlp.meta["description"] = "FSGS assistant: blank English, lookup lemmas, terms.yml entity ruler"
     return nlp

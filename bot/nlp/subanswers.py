@@ -253,9 +253,10 @@ class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
             chosen = float(self._config["threshold"])
 
         def figures(rows: list[int]) -> dict[str, Any]:
-            _, specific_accuracy, wrong = _score_at(*pick([i for i in rows if i in specific_set]),
-                                                    chosen)
-            _, general_accuracy, _ = _score_at(*pick([i for i in rows if i in general_set]), chosen)
+            specific_rows = pick([i for i in rows if i in specific_set])
+            general_rows = pick([i for i in rows if i in general_set])
+            _, specific_accuracy, wrong = _score_at(*specific_rows, threshold=chosen)
+            _, general_accuracy, _ = _score_at(*general_rows, threshold=chosen)
             return {"specific_examples": sum(1 for i in rows if i in specific_set),
                     "general_examples": sum(1 for i in rows if i in general_set),
                     "specific_accuracy": specific_accuracy, "wrong_rate": wrong,
@@ -311,7 +312,9 @@ class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
         return messages
 
     def _ranking(self, intent: str | None, row: csr_matrix
-                 ) -> tuple[list[str], np.ndarray] | None:
+                 ) -> tuple[Sequence[str], Sequence[float]] | None:
+        if self._model is None:
+            return None
         classifier = self._model["classifiers"].get(intent) if intent else None
         if classifier is None:
             return None

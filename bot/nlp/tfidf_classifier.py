@@ -152,14 +152,17 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
                                  "bot.nlp.sentence_featurizer.SentenceEmbeddingFeaturizer) first")
             rows.append(None if sentence is None
                         else np.asarray(sentence.features, dtype=np.float64).reshape(-1))
-        if any(row is None for row in rows):
-            rows = [np.zeros(self._dense_width()) if row is None else row for row in rows]
-        return csr_matrix(weight * np.vstack(rows))
+        width = self._dense_width() if any(row is None for row in rows) else 0
+        filled = [np.zeros(width) if row is None else row for row in rows]
+        return csr_matrix(weight * np.vstack(filled))
 
     def _dense_width(self) -> int:
         """How many dense columns the trained classifier expects."""
-        total = self._model["classifier"].coef_.shape[1]
-        return total - len(self._model["words"].vocabulary_) - len(self._model["chars"].vocabulary_)
+        model = self._model
+        if model is None:
+            raise ValueError("the classifier is not trained")
+        total = model["classifier"].coef_.shape[1]
+        return total - len(model["words"].vocabulary_) - len(model["chars"].vocabulary_)
 
     def _blend(self, classes: list[str], own: np.ndarray, previous: list[dict[str, Any]]
                ) -> np.ndarray:

@@ -5,8 +5,8 @@ from asyncio import to_thread
 
 from sanic import Blueprint, Request, response
 
+from bot import accounts
 from bot.handoff.store import InvalidInput
-from bot.web import accounts
 from bot.web.auth import admin_only
 from bot.web.forms import FormError
 from bot.web.pages import render

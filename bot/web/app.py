@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional
 
 from sanic import Request, Sanic, response
 from sanic.exceptions import SanicException
@@ -55,8 +54,8 @@ class PageErrorHandler(ErrorHandler):
         return render(request, "error.html", status=status, title=title, message=message)
 
 
-def create_app(settings: Optional[Settings] = None, store: Optional[HandoffStore] = None,
-               desk: Optional[StaffDesk] = None) -> Sanic:
+def create_app(settings: Settings | None = None, store: HandoffStore | None = None,
+               desk: StaffDesk | None = None) -> Sanic:
     settings = settings or get_settings()
     app = Sanic("fsgs_web", error_handler=PageErrorHandler())
     app.config.update(REQUEST_MAX_SIZE=1_000_000, GRACEFUL_SHUTDOWN_TIMEOUT=1.0,
@@ -69,8 +68,7 @@ def create_app(settings: Optional[Settings] = None, store: Optional[HandoffStore
     app.ctx.outbox = Outbox(settings.outbox_dir)
     app.ctx.signer = signer
     app.ctx.sessions = security.SessionCodec(signer)
-    app.ctx.revoked = auth.RevokedSessions()
-    app.ctx.throttle = LoginThrottle()
+    app.ctx.throttle = LoginThrottle.from_settings(settings)
     app.ctx.submitted = SubmittedForms(settings)
     app.ctx.templates = build_environment()
     app.ctx.unanswered = UnansweredReport(settings.tracker_store_url)
@@ -91,7 +89,7 @@ def create_app(settings: Optional[Settings] = None, store: Optional[HandoffStore
             await app.ctx.background.stop()
 
     app.register_middleware(auth.guard, "request")
-    app.register_middleware(auth.finish, "response")
+    app.register_middleware(auth.finish, "response")  # type: ignore[arg-type]
     app.static("/static", str(STATIC), name="console_static")
     for blueprint in BLUEPRINTS:
         app.blueprint(blueprint)

@@ -8,37 +8,25 @@ must carry the CSRF token. Admin-only handlers are wrapped in `admin_only`.
 from __future__ import annotations
 
 import asyncio
-import time
+import hashlib
+import logging
+from datetime import datetime, timezone
 from functools import wraps
-from typing import Dict, Optional
 from urllib.parse import quote
 
 from sanic import Blueprint, Request, response
 from sanic.exceptions import Forbidden
 
-from bot.handoff.store import StoreUnavailable
-from bot.web import accounts, security
+from bot import accounts
+from bot.client_address import request_client_address
+from bot.handoff.store import HandoffStore, StaffView, StoreUnavailable
+from bot.web import security
 from bot.web.pages import render
 
 bp = Blueprint("auth")
+logger = logging.getLogger(__name__)
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-
-
-class RevokedSessions:
-    """Nonces of sessions ended by logout, kept until the cookie would have expired anyway."""
-
-    def __init__(self, lifetime: float = security.SESSION_SECONDS):
-        self.lifetime = lifetime
-        self._until: Dict[str, float] = {}
-
-    def revoke(self, nonce: str) -> None:
-        now = time.time()
-        self._until = {n: t for n, t in self._until.items() if t > now}
-        self._until[nonce] = now + self.lifetime
-
-    def __contains__(self, nonce: str) -> bool:
-        return self._until.get(nonce, 0) > time.time()
 
 
 def is_public(request: Request) -> bool:
@@ -51,21 +39,22 @@ def secure_cookies(request: Request) -> bool:
 
 
 def client_address(request: Request) -> str:
-    return request.remote_addr or request.ip or "unknown"
+    """The real client behind a trusted proxy (TRUSTED_PROXIES), else the connection's peer."""
+    return request_client_address(request, request.app.ctx.settings.trusted_proxies)
 
 
 def is_api(request: Request) -> bool:
     """Routes registered with `ctx_api=True` (fragments, events) answer 401 instead of redirecting."""
-    return getattr(request.route.ctx, "api", False)
+    return request.route is not None and bool(getattr(request.route.ctx, "api", False))
 
 
 async def current_staff(request: Request):
     """The signed-in, active account for this request's session cookie, or None."""
     ctx = request.app.ctx
     session = ctx.sessions.decode(request.cookies.get(security.SESSION_COOKIE))
-    if session is None or session.nonce in ctx.revoked:
+    if session is None:
         return None
-    staff = await asyncio.to_thread(ctx.store.get_staff, session.email)
+    staff = await asyncio.to_thread(_unrevoked_staff, ctx.store, session)
     if (staff is None or not staff.active
             or ctx.sessions.password_fingerprint(staff.password_hash) != session.password_fingerprint):
         return None
@@ -73,14 +62,25 @@ async def current_staff(request: Request):
     return staff
 
 
-async def guard(request: Request) -> Optional[response.HTTPResponse]:
+def _unrevoked_staff(store: HandoffStore, session: security.Session) -> StaffView | None:
+    """The session's account, or None if the session was ended by logout (in any console
+    process, before or after a restart: the revocations are in the handoff database)."""
+    return None if store.session_revoked(session.nonce) else store.get_staff(session.email)
+
+
+def _account_label(email: str) -> str:
+    """Names an account in logs without the typed text (a password typed into the email field)."""
+    return hashlib.sha256(email.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+
+
+async def guard(request: Request) -> response.HTTPResponse | None:
     """Request middleware: CSRF cookie, session lookup, login requirement, CSRF check."""
     ctx = request.app.ctx
     request.ctx.csrf_secret = request.cookies.get(security.CSRF_COOKIE)
     request.ctx.csrf_new = not request.ctx.csrf_secret
     if request.ctx.csrf_new:
         request.ctx.csrf_secret = security.new_csrf_secret()
-    request.ctx.csrf_token = security.csrf_token(ctx.signer, request.ctx.csrf_secret)
+    request.ctx.csrf_token = security.csrf_token(ctx.signer, str(request.ctx.csrf_secret))
     request.ctx.staff = None
     if request.route is None or getattr(request.route.ctx, "static", False):
         return None
@@ -124,7 +124,7 @@ def admin_only(handler):
     return wrapper
 
 
-def _safe_next(target: Optional[str]) -> str:
+def _safe_next(target: str | None) -> str:
     """Only same-site paths: `//evil.example` or `https://...` would make an open redirect."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
@@ -146,32 +146,54 @@ async def login(request: Request):
     password = form.get("password") or ""
     target = _safe_next(form.get("next"))
     address = client_address(request)
-    wait = ctx.throttle.retry_after(email, address)
-    if wait:
+    # Reserved before the check, so parallel guesses cannot all reach the hash (bot.web.throttle).
+    reservation = await ctx.throttle.reserve(email, address)
+    if not reservation.allowed:
+        wait = reservation.retry_after
         minutes = max(1, round(wait / 60))
         resp = render(request, "login.html", status=429, email=email, next=target,
                       error=f"Too many failed sign-in attempts. Try again in about {minutes} "
                             f"minute{'s' if minutes != 1 else ''}.")
         resp.headers["Retry-After"] = str(wait)
         return resp
-    staff = await asyncio.to_thread(ctx.store.get_staff, email) if email else None
+    try:
+        staff = await asyncio.to_thread(ctx.store.get_staff, email) if email else None
+    except StoreUnavailable:
+        await ctx.throttle.cancel(reservation)  # nobody's password was checked
+        raise
     valid = await asyncio.to_thread(accounts.verify_password,
                                     staff.password_hash if staff else None, password)
-    if not (valid and staff.active):
-        ctx.throttle.failed(email, address)
+    if staff is None or not (valid and staff.active):
+        logger.warning("Sign-in refused: account %s from %s", _account_label(email), address)
         return render(request, "login.html", status=401, email=email, next=target,
                       error="That email and password do not match an active staff account.")
-    ctx.throttle.succeeded(email, address)
-    session = ctx.sessions.new(staff.email, staff.password_hash)
+    await ctx.throttle.succeeded(reservation)
+    account: StaffView = staff
+    if accounts.needs_rehash(account.password_hash):
+        account = await asyncio.to_thread(_upgrade_hash, ctx.store, account, password)
+    session = ctx.sessions.new(account.email, account.password_hash)
     resp = response.redirect(target, status=303)
     security.set_cookie(resp, security.SESSION_COOKIE, ctx.sessions.encode(session),
                         secure=secure_cookies(request), max_age=int(ctx.sessions.lifetime))
     return resp
 
 
+def _upgrade_hash(store: HandoffStore, staff: StaffView, password: str) -> StaffView:
+    """Store a hash with today's argon2 parameters (the account's other sessions end once, as
+    after a password change); if the hash changed meanwhile, the stored one stands. An upgrade
+    that cannot be written now is tried again at the next sign-in."""
+    try:
+        store.replace_password_hash(staff.email, staff.password_hash, accounts.upgraded_hash(password))
+        return store.get_staff(staff.email) or staff
+    except StoreUnavailable:
+        return staff
+
+
 @bp.post("/logout")
 async def logout(request: Request):
-    request.app.ctx.revoked.revoke(request.ctx.session.nonce)
+    ctx, session = request.app.ctx, request.ctx.session
+    expires_at = datetime.fromtimestamp(session.issued_at + ctx.sessions.lifetime, timezone.utc)
+    await asyncio.to_thread(ctx.store.revoke_session, session.nonce, session.email, expires_at)
     resp = response.redirect("/login", status=303)
     security.clear_cookie(resp, security.SESSION_COOKIE, secure=secure_cookies(request))
     return resp

@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import json
 from asyncio import to_thread
-from typing import Optional
+from functools import partial
 
 from sanic import Blueprint, Request, response
 from sanic.exceptions import NotFound
 
+from bot.conversations import TrackerStoreUnavailable
 from bot.handoff.delivery import DeliveryError
-from bot.handoff.store import (MAX_TEXT_CHARS, InvalidInput, InvalidTransition,
-                               StoreUnavailable, TicketNotFound)
+from bot.handoff.store import (
+    MAX_TEXT_CHARS,
+    InvalidInput,
+    InvalidTransition,
+    StoreUnavailable,
+    TicketNotFound,
+)
 from bot.web.auth import admin_only, current_staff
 from bot.web.forms import FormError, text_field
 from bot.web.pages import render
-from bot.web.unanswered import DEFAULT_DAYS, DEFAULT_THRESHOLD, TrackerStoreUnavailable
+from bot.web.unanswered import DEFAULT_DAYS, DEFAULT_THRESHOLD
 
 bp = Blueprint("console")
 
@@ -98,7 +104,7 @@ async def events(request: Request):
     ctx = request.app.ctx
     stream = await request.respond(content_type="text/event-stream",
                                    headers={"X-Accel-Buffering": "no"})
-    seen: Optional[int] = None
+    seen: int | None = None
     await stream.send("retry: 2000\n\n")
     while True:
         change = await ctx.feed.wait_for_change(seen, KEEPALIVE_SECONDS)
@@ -151,14 +157,14 @@ async def ticket_live(request: Request, raw_id: str):
                          | {"state": _live_state(context["ticket"])})
 
 
-async def _act(request: Request, raw_id: str, done: str, action, drafts: Optional[dict] = None):
+async def _act(request: Request, raw_id: str, done: str, action, drafts: dict | None = None):
     """Run one ticket action; redirect on success, or show the ticket again with the reason."""
     ticket_id = _ticket_id(raw_id)
     try:
         await action(ticket_id, request.ctx.staff.email)
         return response.redirect(f"/console/tickets/{ticket_id}?done={done}", status=303)
-    except TicketNotFound:
-        raise NotFound(f"There is no ticket {ticket_id}.")
+    except TicketNotFound as exc:
+        raise NotFound(f"There is no ticket {ticket_id}.") from exc
     except FormError as exc:
         status, error = exc.status, str(exc)
     except InvalidTransition as exc:
@@ -178,8 +184,14 @@ def _form_text(request: Request, name: str, what: str) -> str:
     return text_field(request.form, name, what, MAX_TEXT_CHARS)
 
 
-async def _accept_once(request: Request) -> None:
-    await request.app.ctx.submitted.accept(request.form.get("form_id"))
+async def _act_with_text(request: Request, raw_id: str, done: str, what: str, action):
+    """`_act` for a form posting one text (a reply, a note): the text is checked, the form accepted
+    once (a double submit stores nothing twice), and a refused text stays in its box."""
+    async def submit(ticket_id: int, staff: str):
+        text = _form_text(request, "text", what)
+        await request.app.ctx.submitted.accept(request.form.get("form_id"))
+        await action(ticket_id, staff, text)
+    return await _act(request, raw_id, done, submit, drafts={what: request.form.get("text") or ""})
 
 
 @bp.post("/console/tickets/<raw_id>/claim")
@@ -189,12 +201,7 @@ async def claim(request: Request, raw_id: str):
 
 @bp.post("/console/tickets/<raw_id>/reply")
 async def reply(request: Request, raw_id: str):
-    async def send(ticket_id: int, staff: str):
-        text = _form_text(request, "text", "reply")
-        await _accept_once(request)
-        await request.app.ctx.desk.reply(ticket_id, staff, text)
-    return await _act(request, raw_id, "replied", send,
-                      drafts={"reply": request.form.get("text") or ""})
+    return await _act_with_text(request, raw_id, "replied", "reply", request.app.ctx.desk.reply)
 
 
 @bp.post("/console/tickets/<raw_id>/resolve")
@@ -204,12 +211,8 @@ async def resolve(request: Request, raw_id: str):
 
 @bp.post("/console/tickets/<raw_id>/notes")
 async def add_note(request: Request, raw_id: str):
-    async def note(ticket_id: int, staff: str):
-        text = _form_text(request, "text", "note")
-        await _accept_once(request)
-        await to_thread(request.app.ctx.store.add_note, ticket_id, staff, text)
-    return await _act(request, raw_id, "noted", note,
-                      drafts={"note": request.form.get("text") or ""})
+    return await _act_with_text(request, raw_id, "noted", "note",
+                                partial(to_thread, request.app.ctx.store.add_note))
 
 
 @bp.post("/console/tickets/<raw_id>/reassign")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable, Optional
+from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 
@@ -17,10 +17,10 @@ class ChangeFeed:
     def __init__(self, read_change_id: Callable[[], int], interval: float = 0.5):
         self.read_change_id = read_change_id
         self.interval = interval
-        self.current: Optional[int] = None
+        self.current: int | None = None
         self._changed = asyncio.Condition()
         self._listeners = 0
-        self._task: Optional[asyncio.Task] = None
+        self._task: asyncio.Task | None = None
 
     async def _poll(self) -> None:
         while self._listeners:
@@ -36,7 +36,7 @@ class ChangeFeed:
             await asyncio.sleep(self.interval)
         self._task = None
 
-    async def wait_for_change(self, seen: Optional[int], timeout: float) -> Optional[int]:
+    async def wait_for_change(self, seen: int | None, timeout: float) -> int | None:
         """The counter once it differs from `seen`, or None after `timeout` seconds without change."""
         self._listeners += 1
         try:

@@ -7,7 +7,7 @@ message twice. Claim and resolve need no id: a repeated one is an invalid transi
 from __future__ import annotations
 
 import secrets
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 from bot.seen import seen_ids
 from bot.settings import Settings
@@ -42,7 +42,7 @@ class SubmittedForms:
     def new_id() -> str:
         return secrets.token_urlsafe(12)
 
-    async def accept(self, form_id: Optional[str]) -> None:
+    async def accept(self, form_id: str | None) -> None:
         if not form_id or len(form_id) > 64:
             raise FormError("The form is missing its id; reload the page and try again.", 400)
         if not await self._seen.first_time(form_id):

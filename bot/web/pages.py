@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sanic import Request, response
@@ -26,7 +25,7 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def duration(since: Optional[datetime], until: Optional[datetime] = None) -> str:
+def duration(since: datetime | None, until: datetime | None = None) -> str:
     """'45 s', '12 min', '3 h 05 min', '2 d 4 h': short enough for a phone screen."""
     if since is None:
         return ""
@@ -44,11 +43,11 @@ def duration(since: Optional[datetime], until: Optional[datetime] = None) -> str
     return f"{days} d {hours} h"
 
 
-def clock(moment: Optional[datetime]) -> str:
+def clock(moment: datetime | None) -> str:
     return _aware(moment).strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 
-def iso(moment: Optional[datetime]) -> str:
+def iso(moment: datetime | None) -> str:
     return _aware(moment).isoformat() if moment else ""
 
 

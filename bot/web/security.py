@@ -1,9 +1,10 @@
 """Signed session cookies, CSRF tokens and response headers for the console.
 
-Sessions are stateless HMAC-signed cookies (no extra table next to the handoff queue); every request
-still re-reads the account, so a deactivated account or a changed password (its hash fingerprint is
-in the cookie) ends the session at once. CSRF uses a random HttpOnly cookie plus a form/header token
-derived from it with the server key: another site can neither read the cookie nor compute the token.
+Sessions are HMAC-signed cookies; only logouts are stored (the handoff store's revoked sessions,
+kept until the cookie would expire). Every request still re-reads the account, so a deactivated
+account or a changed password (its hash fingerprint is in the cookie) ends the session at once.
+CSRF uses a random HttpOnly cookie plus a form/header token derived from it with the server key:
+another site can neither read the cookie nor compute the token.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Dict, Optional
 
 SESSION_COOKIE = "fsgs_session"
 CSRF_COOKIE = "fsgs_csrf"
@@ -51,12 +51,12 @@ class Signer:
         digest = hmac.new(self._key, purpose.encode() + b"\0" + body, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
-    def sign(self, purpose: str, payload: Dict) -> str:
+    def sign(self, purpose: str, payload: dict) -> str:
         body = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode())
         body = body.rstrip(b"=")  # cookie values stay unquoted
         return f"{body.decode()}.{self._mac(purpose, body)}"
 
-    def unsign(self, purpose: str, value: Optional[str]) -> Optional[Dict]:
+    def unsign(self, purpose: str, value: str | None) -> dict | None:
         body, _, mac = (value or "").encode().partition(b".")
         if not mac or not hmac.compare_digest(mac, self._mac(purpose, body).encode()):
             return None
@@ -87,7 +87,7 @@ class SessionCodec:
         return self.signer.sign("session", {"e": session.email, "n": session.nonce,
                                             "t": session.issued_at, "p": session.password_fingerprint})
 
-    def decode(self, value: Optional[str]) -> Optional[Session]:
+    def decode(self, value: str | None) -> Session | None:
         data = self.signer.unsign("session", value)
         if not data:
             return None
@@ -106,14 +106,14 @@ def csrf_token(signer: Signer, csrf_secret: str) -> str:
     return signer.fingerprint("csrf", csrf_secret)
 
 
-def csrf_valid(signer: Signer, csrf_secret: Optional[str], submitted: Optional[str]) -> bool:
+def csrf_valid(signer: Signer, csrf_secret: str | None, submitted: str | None) -> bool:
     if not csrf_secret or not submitted:
         return False
     # Bytes: a non-ASCII token is simply wrong (str comparison raises TypeError on it).
     return hmac.compare_digest(csrf_token(signer, csrf_secret).encode(), submitted.encode())
 
 
-def set_cookie(response, name: str, value: str, *, secure: bool, max_age: Optional[int],
+def set_cookie(response, name: str, value: str, *, secure: bool, max_age: int | None,
                samesite: str = "Lax") -> None:
     response.cookies[name] = value
     cookie = response.cookies[name]

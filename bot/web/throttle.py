@@ -1,51 +1,71 @@
-"""Login throttling: too many wrong passwords lock the account for that address, and the address.
+"""Login throttling that holds under parallel requests: reserve the attempt, verify, then release.
 
-Counts live in the web process's memory (one console process serves a clinic); a restart forgets
-them, which only ever helps the legitimate user. Two keys: account+IP stops guessing one account
-without letting an attacker lock a nurse out from everywhere; IP alone stops spraying many accounts.
+An attempt is recorded before the password is checked (`reserve`), atomically, so 300 parallel
+wrong passwords get at most the configured number of hash checks; the rest get 429. Two limits,
+each in a sliding window (`LOGIN_WINDOW_SECONDS`):
+- per account, from any address (`LOGIN_FAILURES_PER_ACCOUNT`): guessing one account is slow
+  wherever the guesses come from. The price: a stranger can lock one account for a window; the
+  address limit makes that costly, and staff can still sign in once it passes.
+- per client address (`LOGIN_FAILURES_PER_ADDRESS`): spraying many accounts from one place.
+  The address is the real client's behind a trusted proxy (`bot.client_address`), so one bad
+  guesser behind nginx does not lock out every staff member.
+A right password releases its reservation: the account's count is cleared and the address gets
+its attempt back, so a clinic's staff behind one address never use up its allowance by signing in.
+With `REDIS_URL` the counts are shared by every console process (`bot.rate_limits`).
 """
 from __future__ import annotations
 
-import time
-from collections import defaultdict, deque
-from typing import Callable, Deque, Dict, Tuple
+from dataclasses import dataclass
 
-Key = Tuple[str, ...]
+from bot import rate_limits
+from bot.rate_limits import Windows
+from bot.settings import Settings
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """One attempt that may go on to the password check, or a refusal with its wait."""
+
+    allowed: bool
+    retry_after: int = 0     # whole seconds, for the Retry-After header; 0 when allowed
+    account_key: str = ""
+    account_token: str = ""
+    address_key: str = ""
+    address_token: str = ""
 
 
 class LoginThrottle:
-    def __init__(self, per_account: int = 5, per_address: int = 20, window: float = 900.0,
-                 clock: Callable[[], float] = time.monotonic):
-        self.limits = {"account": per_account, "address": per_address}
-        self.window = window
-        self.clock = clock
-        self._failures: Dict[Key, Deque[float]] = defaultdict(deque)
+    def __init__(self, windows: Windows, per_account: int = 5, per_address: int = 20):
+        self.windows = windows
+        self.per_account, self.per_address = per_account, per_address
 
-    def _keys(self, email: str, address: str) -> Dict[str, Key]:
-        return {"account": ("account", email.lower(), address), "address": ("address", address)}
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoginThrottle:
+        return cls(rate_limits.windows(settings, "login", settings.login_window_seconds),
+                   settings.login_failures_per_account, settings.login_failures_per_address)
 
-    def _recent(self, key: Key) -> Deque[float]:
-        failures = self._failures[key]
-        horizon = self.clock() - self.window
-        while failures and failures[0] < horizon:
-            failures.popleft()
-        if not failures:
-            del self._failures[key]
-        return failures
+    async def reserve(self, email: str, address: str) -> Reservation:
+        """Record an attempt for `email` from `address`, unless either limit is already reached.
+        The address is asked first: a refused address must not use up the account's attempts
+        (else one locked-out attacker could lock every account)."""
+        account_key, address_key = f"account:{email.lower()}", f"address:{address}"
+        by_address = await self.windows.hit(address_key, self.per_address)
+        if not by_address.allowed:
+            return Reservation(False, rate_limits.seconds(by_address.retry_after))
+        by_account = await self.windows.hit(account_key, self.per_account)
+        if not by_account.allowed:
+            await self.windows.release(address_key, by_address.token)  # never reached the hash
+            return Reservation(False, rate_limits.seconds(by_account.retry_after))
+        return Reservation(True, 0, account_key, by_account.token, address_key, by_address.token)
 
-    def retry_after(self, email: str, address: str) -> int:
-        """Seconds until another attempt is allowed; 0 when it is allowed now."""
-        wait = 0.0
-        for kind, key in self._keys(email, address).items():
-            failures = self._recent(key)
-            if len(failures) >= self.limits[kind]:
-                wait = max(wait, failures[-self.limits[kind]] + self.window - self.clock())
-        return int(wait) + 1 if wait > 0 else 0
+    async def succeeded(self, reservation: Reservation | None) -> None:
+        """The password was right: forget the account's failures, give the address its attempt."""
+        if reservation and reservation.allowed:
+            await self.windows.clear(reservation.account_key)
+            await self.windows.release(reservation.address_key, reservation.address_token)
 
-    def failed(self, email: str, address: str) -> None:
-        now = self.clock()
-        for key in self._keys(email, address).values():
-            self._failures[key].append(now)
-
-    def succeeded(self, email: str, address: str) -> None:
-        self._failures.pop(self._keys(email, address)["account"], None)
+    async def cancel(self, reservation: Reservation) -> None:
+        """No password was checked after all (the database was down): give both attempts back."""
+        if reservation.allowed:
+            await self.windows.release(reservation.account_key, reservation.account_token)
+            await self.windows.release(reservation.address_key, reservation.address_token)

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Set
 from urllib.parse import quote
 
 from sqlalchemy import Column, Float, String, Text, create_engine, select, table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.conversations import TrackerStoreUnavailable
 from bot.intents import FALLBACK_INTENT
 
 DEFAULT_THRESHOLD = 0.6
@@ -28,18 +29,14 @@ EVENTS = table("events", Column("sender_id", String), Column("type_name", String
                Column("timestamp", Float), Column("intent_name", String), Column("data", Text))
 
 
-class TrackerStoreUnavailable(Exception):
-    """The tracker store cannot be read (not created yet, or the database is down)."""
-
-
 @dataclass
 class UnansweredQuestion:
     text: str
     count: int = 0
-    last_seen: Optional[datetime] = None
+    last_seen: datetime | None = None
     lowest_confidence: float = 1.0
-    closest_intent: Optional[str] = None
-    conversations: Set[str] = field(default_factory=set)
+    closest_intent: str | None = None
+    conversations: set[str] = field(default_factory=set)
 
     @property
     def fell_back_in(self) -> int:
@@ -50,7 +47,7 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().strip("\"'“”‘’.!?¿¡ ").casefold()
 
 
-def _closest_intent(parse_data: Dict) -> tuple:
+def _closest_intent(parse_data: dict) -> tuple:
     """The best real intent Rasa considered (skipping the fallback) and the top confidence."""
     intent = parse_data.get("intent") or {}
     ranking = [i for i in parse_data.get("intent_ranking") or [] if i.get("name") != FALLBACK_INTENT]
@@ -58,9 +55,9 @@ def _closest_intent(parse_data: Dict) -> tuple:
     return best.get("name"), float(intent.get("confidence") or 0.0)
 
 
-def group_questions(rows: Iterable, threshold: float) -> List[UnansweredQuestion]:
+def group_questions(rows: Iterable, threshold: float) -> list[UnansweredQuestion]:
     """Group `(sender_id, timestamp, intent_name, data)` user-event rows; most asked first."""
-    groups: Dict[str, UnansweredQuestion] = {}
+    groups: dict[str, UnansweredQuestion] = {}
     for sender_id, timestamp, intent_name, data in rows:
         try:
             event = json.loads(data or "{}")
@@ -80,7 +77,8 @@ def group_questions(rows: Iterable, threshold: float) -> List[UnansweredQuestion
         if question.last_seen is None or seen >= question.last_seen:
             question.text, question.last_seen = text, seen
             question.closest_intent = closest or question.closest_intent
-    return sorted(groups.values(), key=lambda q: (-q.count, -q.last_seen.timestamp()))
+    return sorted(groups.values(),
+                  key=lambda q: (-q.count, -(q.last_seen.timestamp() if q.last_seen else 0.0)))
 
 
 class UnansweredReport:
@@ -96,7 +94,7 @@ class UnansweredReport:
             self.engine = create_engine(url, future=True, pool_pre_ping=True)
 
     def questions(self, threshold: float = DEFAULT_THRESHOLD, days: int = DEFAULT_DAYS,
-                  now: Optional[datetime] = None) -> List[UnansweredQuestion]:
+                  now: datetime | None = None) -> list[UnansweredQuestion]:
         if self.sqlite_file and not self.sqlite_file.exists():
             return []  # Rasa has not stored a conversation yet
         since = (now or datetime.now(timezone.utc)) - timedelta(days=days)

@@ -18,14 +18,14 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any
 from urllib.parse import urlsplit
 
 from sanic import Blueprint, Request, response
 from sanic.exceptions import NotFound, ServiceUnavailable
 
-from bot.channels.socketio import SESSION_ID
 from bot.handoff.delivery import CARE_TEAM_LABEL, DeliveryError, TranscriptLine
+from bot.ids import SESSION_ID
 from bot.settings import PROJECT_ROOT
 
 STATIC = Path(__file__).parent / "static" / "widget"
@@ -68,7 +68,7 @@ async def demo(request: Request):
     return response.html(html, headers={"Content-Security-Policy": page_policy(settings.rasa_url)})
 
 
-def widget_message(line: TranscriptLine) -> Dict[str, Any]:
+def widget_message(line: TranscriptLine) -> dict[str, Any]:
     """A history line in the shape of Rasa's socket.io `bot_uttered` payloads, so the widget reads
     history and live messages alike. Staff are shown as the care team, never by their email."""
     if line.role == "user":

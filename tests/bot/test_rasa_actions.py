@@ -12,7 +12,13 @@ from rasa.core.actions.action import ActionSessionStart, RemoteAction
 from rasa.core.channels.channel import CollectingOutputChannel
 from rasa.core.nlg import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import BotUttered, SessionStarted, UserUttered
+from rasa.shared.core.events import (
+    ActionExecuted,
+    BotUttered,
+    ConversationPaused,
+    SessionStarted,
+    UserUttered,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
@@ -116,3 +122,14 @@ def test_session_start_sends_the_disclaimer_without_any_action_server(settings):
     assert isinstance(events[0], BotUttered) and "FSGS information assistant" in events[0].text
     assert settings.emergency_number in events[0].text
     assert any(isinstance(e, SessionStarted) for e in events)
+
+
+def test_a_session_expiring_during_a_handoff_starts_paused_and_silent(settings):
+    start = rasa_actions.with_disclaimer(ActionSessionStart.run,
+                                         lambda: rasa_actions.disclaimer_text(settings))
+    held = DialogueStateTracker.from_events("p", [ActionExecuted("action_listen"), ConversationPaused()])
+    events = asyncio.run(start(ActionSessionStart(), CollectingOutputChannel(),
+                               TemplatedNaturalLanguageGenerator({}), held, Domain.empty()))
+    assert not any(isinstance(e, BotUttered) for e in events)
+    replayed = DialogueStateTracker.from_events("p", [*held.events, *events])
+    assert replayed.is_paused()

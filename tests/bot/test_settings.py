@@ -35,7 +35,8 @@ def test_production_stores_come_from_urls(tmp_path):
     env = settings.rasa_environment()
     assert (env["FSGS_TRACKER_DIALECT"], env["FSGS_TRACKER_DB"]) == ("postgresql", "test")
     assert env["FSGS_TRACKER_HOST"] == "postgresql://postgres@127.0.0.1:5432/test"
-    assert (env["FSGS_LOCK_STORE_TYPE"], env["FSGS_REDIS_HOST"], env["FSGS_REDIS_DB"]) == ("bot.lock_store.RedisLockStore", "127.0.0.1", "3")
+    assert (env["FSGS_LOCK_STORE_TYPE"], env["FSGS_REDIS_HOST"], env["FSGS_REDIS_DB"]) == (
+        "bot.lock_store.RedisLockStore", "127.0.0.1", "3")
 
 
 def test_a_bad_port_is_a_clear_error(tmp_path):

@@ -13,8 +13,8 @@ import time
 import pytest
 from playwright.async_api import async_playwright, expect
 
+from bot import accounts
 from bot.handoff.desk import CLOSED_TEXT, JOINED_TEXT
-from bot.web import accounts
 from tests.support.browser import DESKTOP, launch_chromium, require_chromium, screenshot, wait_for_ticket
 from tests.support.users import SocketUser
 

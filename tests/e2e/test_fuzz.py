@@ -13,14 +13,21 @@ import uuid
 import pytest
 import requests
 import socketio
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from bot import accounts
 from bot.channels.rest import SENDER_ID
 from bot.handoff.store import HandoffStore
-from bot.web import accounts
 from tests.bot.web.conftest import Browser
-from tests.fakes.api import (SLACK_TEST_TOKEN, TELEGRAM_BOT, TELEGRAM_TOKEN, fake_slack, fake_telegram,
-                            slack_signature_headers)
+from tests.fakes.api import (
+    SLACK_TEST_TOKEN,
+    TELEGRAM_BOT,
+    TELEGRAM_TOKEN,
+    fake_slack,
+    fake_telegram,
+    slack_signature_headers,
+)
 from tests.support.stack import start_stack
 
 pytestmark = pytest.mark.slow

@@ -15,10 +15,10 @@ import uuid
 import pytest
 from playwright.async_api import async_playwright
 
+from bot import accounts
 from bot.channels.rest import conversation_id
 from bot.handoff.store import HandoffStore
 from bot.rasa_api import staff_desk
-from bot.web import accounts
 from tests.support.alert_peers import smtp_server, wait_for, webhook_receiver
 from tests.support.browser import ARTIFACTS, DESKTOP, launch_chromium, require_chromium, wait_for_ticket
 from tests.support.stack import start_stack

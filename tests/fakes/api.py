@@ -11,9 +11,10 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 
@@ -21,14 +22,14 @@ from urllib.parse import parse_qsl, urlsplit
 class Call:
     path: str
     method: str  # the API method: last path segment ("sendMessage", "chat.postMessage")
-    params: Dict[str, Any]
-    headers: Dict[str, str] = field(repr=False)
+    params: dict[str, Any]
+    headers: dict[str, str] = field(repr=False)
 
 
 class FakeApi:
-    def __init__(self, answer: Callable[[Call], Dict[str, Any]]):
+    def __init__(self, answer: Callable[[Call], dict[str, Any]]):
         self.answer = answer
-        self.calls: List[Call] = []
+        self.calls: list[Call] = []
         self._lock = threading.Lock()
         fake = self
 
@@ -59,7 +60,7 @@ class FakeApi:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def start(self) -> "FakeApi":
+    def start(self) -> FakeApi:
         self._thread.start()
         return self
 
@@ -67,20 +68,20 @@ class FakeApi:
         self.server.shutdown()
         self.server.server_close()
 
-    def __enter__(self) -> "FakeApi":
+    def __enter__(self) -> FakeApi:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
-    def sent(self, method: str, **params: Any) -> List[Call]:
+    def sent(self, method: str, **params: Any) -> list[Call]:
         """Calls of `method` whose parameters include `params` (compared as strings)."""
         with self._lock:
             return [c for c in self.calls if c.method == method
                     and all(str(c.params.get(k)) == str(v) for k, v in params.items())]
 
     def wait_for(self, method: str, count: int = 1, timeout: float = 60.0,
-                 **params: Any) -> List[Call]:
+                 **params: Any) -> list[Call]:
         """Poll until at least `count` matching calls arrived (replies may be sent in the background)."""
         deadline = time.monotonic() + timeout
         while len(calls := self.sent(method, **params)) < count:
@@ -102,7 +103,7 @@ TELEGRAM_BOT = {"id": 123456789, "is_bot": True, "first_name": "FSGS assistant",
                 "username": "fsgs_test_bot"}
 
 
-def _telegram_answer(call: Call) -> Dict[str, Any]:
+def _telegram_answer(call: Call) -> dict[str, Any]:
     if call.method == "getMe":
         return {"ok": True, "result": TELEGRAM_BOT}
     if call.method == "sendMessage":
@@ -124,7 +125,7 @@ def fake_telegram() -> FakeApi:
 
 
 
-def telegram_update(chat_id: int, text: str, **message: Any) -> Dict[str, Any]:
+def telegram_update(chat_id: int, text: str, **message: Any) -> dict[str, Any]:
     """A private-chat text message update, as Telegram posts it to the webhook."""
     user = {"id": chat_id, "is_bot": False, "first_name": "Pat", "language_code": "en"}
     return {"update_id": next(_update_ids), "message": {
@@ -135,7 +136,7 @@ def telegram_update(chat_id: int, text: str, **message: Any) -> Dict[str, Any]:
 
 # --- Slack Web API --------------------------------------------------------------------------------
 
-def _slack_answer(call: Call) -> Dict[str, Any]:
+def _slack_answer(call: Call) -> dict[str, Any]:
     if call.method == "chat.postMessage":
         return {"ok": True, "channel": call.params.get("channel"), "ts": f"{time.time():.6f}",
                 "message": {"text": call.params.get("text"), "bot_id": "B0FAKE"}}
@@ -148,7 +149,7 @@ def fake_slack() -> FakeApi:
 
 
 def slack_signature_headers(body: bytes, signing_secret: str,
-                            timestamp: Optional[int] = None) -> Dict[str, str]:
+                            timestamp: int | None = None) -> dict[str, str]:
     """The headers Slack signs a request with (HMAC-SHA256 over `v0:<timestamp>:<body>`)."""
     timestamp = int(time.time()) if timestamp is None else timestamp
     digest = hmac.new(signing_secret.encode(), f"v0:{timestamp}:".encode() + body,
@@ -157,8 +158,8 @@ def slack_signature_headers(body: bytes, signing_secret: str,
 
 
 def slack_message_event(user: str, text: str, channel: str, *, channel_type: str = "im",
-                        event_id: Optional[str] = None, thread_ts: Optional[str] = None,
-                        kind: str = "message") -> Dict[str, Any]:
+                        event_id: str | None = None, thread_ts: str | None = None,
+                        kind: str = "message") -> dict[str, Any]:
     """An Events API `event_callback` for a user's message (or an `app_mention`)."""
     ts = f"{time.time():.6f}"
     event = {"type": kind, "user": user, "text": text, "ts": ts, "channel": channel,

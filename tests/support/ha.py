@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
-
 
 from bot.cli import ha
 from bot.settings import load_settings

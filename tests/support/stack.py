@@ -4,7 +4,6 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
 
 import requests
 
@@ -21,10 +20,10 @@ def free_port() -> int:
 @dataclass
 class RunningStack:
     settings: Settings
-    variables: Dict[str, str]
+    variables: dict[str, str]
     stack: launcher.Stack
 
-    def rest(self, sender: str, text: str) -> List[str]:
+    def rest(self, sender: str, text: str) -> list[str]:
         """Send one message over the REST channel; the texts the user got back."""
         response = requests.post(f"{self.settings.rasa_url}/webhooks/rest/webhook",
                                  json={"sender": sender, "message": text}, timeout=60)
@@ -38,14 +37,14 @@ class RunningStack:
         return response.json()
 
 
-def stack_variables(var_dir: Path, **overrides: str) -> Dict[str, str]:
+def stack_variables(var_dir: Path, **overrides: str) -> dict[str, str]:
     """Environment for an isolated stack: its own ports and var/ folder."""
     return {"FSGS_VAR_DIR": str(var_dir), "RASA_PORT": str(free_port()),
             "ACTION_PORT": str(free_port()), "WEB_PORT": str(free_port()),
             "STAFFED_HOURS": "always", **overrides}
 
 
-def start_stack(var_dir: Path, *, web: bool = False, credentials: Optional[Path] = None,
+def start_stack(var_dir: Path, *, web: bool = False, credentials: Path | None = None,
                 prepare: bool = True, **overrides: str) -> RunningStack:
     variables = stack_variables(var_dir, **overrides)
     settings = load_settings(variables)

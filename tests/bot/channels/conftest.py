@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import List
 
 import pytest
 import requests
@@ -46,7 +45,7 @@ def new_id() -> str:
     return uuid.uuid4().hex[:10]
 
 
-def user_texts(stack: RunningStack, conversation_id: str) -> List[str]:
+def user_texts(stack: RunningStack, conversation_id: str) -> list[str]:
     return [e.get("text") for e in stack.tracker(conversation_id)["events"] if e["event"] == "user"]
 
 

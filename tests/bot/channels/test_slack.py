@@ -11,8 +11,14 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.handoff.desk import JOINED_TEXT
-from tests.bot.channels.conftest import (SLACK_SIGNING_SECRET, escalated_ticket, new_id, post,
-                                         staff_reply, user_texts)
+from tests.bot.channels.conftest import (
+    SLACK_SIGNING_SECRET,
+    escalated_ticket,
+    new_id,
+    post,
+    staff_reply,
+    user_texts,
+)
 from tests.fakes.api import SLACK_TEST_TOKEN, slack_message_event, slack_signature_headers
 
 pytestmark = pytest.mark.slow

@@ -9,8 +9,7 @@ import pytest
 from bot.cli import main as fsgs_bot
 from bot.handoff.desk import JOINED_TEXT
 from bot.settings import get_settings
-from tests.bot.channels.conftest import (TELEGRAM_SECRET, escalated_ticket, post, staff_reply,
-                                         user_texts)
+from tests.bot.channels.conftest import TELEGRAM_SECRET, escalated_ticket, post, staff_reply, user_texts
 from tests.fakes.api import TELEGRAM_TOKEN, fake_telegram, telegram_update
 
 pytestmark = pytest.mark.slow

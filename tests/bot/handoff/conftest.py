@@ -3,13 +3,14 @@ a database created for this test session (so parallel runs and other engineers n
 from __future__ import annotations
 
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import psycopg2
 import pytest
 
 from bot.handoff.store import HandoffStore
 from tests.support.postgres import SERVER, admin, fresh_database
+
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:

@@ -11,7 +11,6 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Dict, List, Tuple
 
 import pytest
 
@@ -25,9 +24,9 @@ NURSE = "nurse@clinic.org"
 class FakeRasa(ThreadingHTTPServer):
     """Answers GET /conversations/<id>/tracker and POST .../tracker/events like Rasa's HTTP API."""
 
-    def __init__(self, channels: Dict[str, str]):
+    def __init__(self, channels: dict[str, str]):
         self.channels = channels
-        self.posted: List[Tuple[str, list]] = []
+        self.posted: list[tuple[str, list]] = []
         super().__init__(("127.0.0.1", 0), _RasaHandler)
 
 
@@ -65,7 +64,7 @@ def rasa():
 
 
 @pytest.fixture
-def env(tmp_path, rasa) -> Dict[str, str]:
+def env(tmp_path, rasa) -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "FSGS_VAR_DIR": str(tmp_path),
             "DATABASE_URL": f"sqlite:///{tmp_path / 'handoff.db'}",
             "HANDOFF_OUTBOX_DIR": str(tmp_path / "outbox"), "FSGS_STAFF": NURSE,

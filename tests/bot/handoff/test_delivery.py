@@ -20,7 +20,8 @@ def test_transcript_keeps_user_and_bot_lines_and_leaves_staff_lines_to_the_store
         {"event": "user", "text": "what is fsgs", "timestamp": 2},
         {"event": "bot", "text": "FSGS is ...", "timestamp": 3},
         {"event": "bot", "data": {"buttons": [{"title": "Yes"}, {"title": "No"}]}, "timestamp": 4},
-        {"event": "bot", "text": "Care team: hi", "metadata": {STAFF_METADATA_KEY: "n@x.org"}, "timestamp": 5},
+        {"event": "bot", "text": "Care team: hi", "metadata": {STAFF_METADATA_KEY: "n@x.org"},
+         "timestamp": 5},
     ]
     lines = transcript_from_events(events)
     assert [(line.role, line.text) for line in lines] == [

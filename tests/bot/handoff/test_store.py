@@ -7,12 +7,21 @@ from datetime import timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.handoff.models import Base, utcnow
-from bot.handoff.store import (MAX_TEXT_CHARS, EscalationRequest, HandoffStore, InvalidInput,
-                               InvalidTransition, MessageNotFound, StaffNotFound, StoreUnavailable,
-                               TicketNotFound)
+from bot.handoff.store import (
+    MAX_TEXT_CHARS,
+    EscalationRequest,
+    HandoffStore,
+    InvalidInput,
+    InvalidTransition,
+    MessageNotFound,
+    StaffNotFound,
+    StoreUnavailable,
+    TicketNotFound,
+)
 
 NURSE, DOCTOR = "nurse@clinic.org", "doctor@clinic.org"
 

@@ -9,17 +9,17 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
 
 import pytest
 import requests
 
+from bot import accounts
 from bot.handoff.store import EscalationRequest, HandoffStore, TicketView
 from bot.settings import PROJECT_ROOT
-from bot.web import accounts
 from tests.fakes.api import Call, FakeApi
 from tests.support.stack import free_port
 
@@ -34,7 +34,7 @@ class FakeRasa(FakeApi):
     """Rasa's HTTP API as the desk uses it: trackers to read, events appended to conversations."""
 
     def __init__(self):
-        self.trackers: Dict[str, List[dict]] = {}
+        self.trackers: dict[str, list[dict]] = {}
         super().__init__(self._answer)
 
     def _answer(self, call: Call) -> dict:
@@ -44,14 +44,14 @@ class FakeRasa(FakeApi):
                     "events": self.trackers.get(conversation, [])}
         return {"sender_id": conversation}
 
-    def appended(self, conversation_id: str) -> List[dict]:
+    def appended(self, conversation_id: str) -> list[dict]:
         """Events the desk appended to a conversation, in order."""
         return [event for call in self.sent("events")
                 if call.path.split("/")[2] == conversation_id for event in call.params]
 
 
 def user_event(text: str, at: float, intent: str = "ask_what_is_fsgs", confidence: float = 0.9,
-               ranking: Optional[List[dict]] = None) -> dict:
+               ranking: list[dict] | None = None) -> dict:
     return {"event": "user", "timestamp": at, "text": text, "input_channel": "socketio",
             "parse_data": {"text": text, "intent": {"name": intent, "confidence": confidence},
                            "entities": [], "intent_ranking": ranking or [
@@ -65,7 +65,7 @@ def create_tracker_store(path: Path) -> None:
     SQLTrackerStore(dialect="sqlite", db=str(path)).engine.dispose()
 
 
-def write_tracker_events(path: Path, rows: List[tuple]) -> None:
+def write_tracker_events(path: Path, rows: list[tuple]) -> None:
     """`rows` of (sender_id, event dict) stored the way SQLTrackerStore stores them."""
     if not path.exists():
         create_tracker_store(path)
@@ -84,8 +84,8 @@ class Browser:
     def __init__(self, base_url: str):
         self.base = base_url
         self.http = requests.Session()
-        self.csrf: Optional[str] = None
-        self.form_id: Optional[str] = None
+        self.csrf: str | None = None
+        self.form_id: str | None = None
 
     def get(self, path: str, **kwargs) -> requests.Response:
         response = self.http.get(self.base + path, allow_redirects=False, timeout=30, **kwargs)
@@ -95,7 +95,7 @@ class Browser:
             self.form_id = match.group(1)
         return response
 
-    def post(self, path: str, data: Optional[dict] = None, csrf: Optional[str] = "page",
+    def post(self, path: str, data: dict | None = None, csrf: str | None = "page",
              **kwargs) -> requests.Response:
         data = dict(data or {})
         if csrf == "page":
@@ -122,7 +122,7 @@ class Console:
     def outbox_dir(self) -> Path:
         return self.tracker_db.parent / "outbox"  # the settings' default, under FSGS_VAR_DIR
 
-    def browser(self, email: Optional[str] = None) -> Browser:
+    def browser(self, email: str | None = None) -> Browser:
         browser = Browser(self.url)
         if email:
             assert browser.login(email).status_code == 303, self.log.read_text()[-2000:]

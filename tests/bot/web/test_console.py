@@ -13,8 +13,7 @@ import requests
 from markupsafe import escape
 
 from bot.handoff.store import MAX_TEXT_CHARS
-from tests.bot.web.conftest import (ADMIN, DOCTOR, NURSE, PASSWORD, Console, user_event,
-                                    write_tracker_events)
+from tests.bot.web.conftest import ADMIN, DOCTOR, NURSE, PASSWORD, Console, user_event, write_tracker_events
 
 PAGES = ["/console", "/console?view=resolved", "/console/tickets/1", "/console/tickets/abc",
          "/console/unanswered", "/console/staff"]
@@ -295,7 +294,8 @@ def test_conversation_shows_transcript_notes_and_audit_trail_with_html_escaped(c
     assert escaped(SCRIPT) in page and escaped(note) in page
     assert "I&#39;ll pass this to the care team." in page and "Patient" in page
     trail = page[page.index("Audit trail"):]
-    assert re.search(r"<strong>opened</strong> by bot <span class=\"muted\">\(personal_advice, normal\)", trail)
+    assert re.search(r"<strong>opened</strong> by bot <span class=\"muted\">"
+                     r"\(personal_advice, normal\)", trail)
     live = nurse.get(f"/console/tickets/{ticket.id}/live").json()
     assert SCRIPT not in live["transcript"] and escaped(SCRIPT) in live["transcript"]
     assert escaped(note) in live["trail"] and live["state"] == "open:"

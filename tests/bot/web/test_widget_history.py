@@ -4,7 +4,7 @@ process whose Rasa is down."""
 from __future__ import annotations
 
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import requests

@@ -5,16 +5,14 @@ so the store only ever sees hashes, and old hashes are upgraded when the paramet
 """
 from __future__ import annotations
 
-import re
-from typing import Optional
-
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from bot.emails import InvalidEmail, account_email
+from bot.handoff.models import ROLES
+
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 256
-ROLES = ("staff", "admin")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _hasher = PasswordHasher()
 # Checked when the account does not exist, so an unknown email costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash("not a real password, only used to equalise timing")
@@ -25,10 +23,10 @@ class AccountError(ValueError):
 
 
 def normalise_email(email: str) -> str:
-    email = (email or "").strip().lower()
-    if len(email) > 320 or not _EMAIL.match(email):
-        raise AccountError("Enter a valid email address.")
-    return email
+    try:
+        return account_email(email)
+    except InvalidEmail as exc:
+        raise AccountError("Enter a valid email address.") from exc
 
 
 def check_role(role: str) -> str:
@@ -45,7 +43,22 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def verify_password(password_hash: Optional[str], password: str) -> bool:
+def needs_rehash(password_hash: str) -> bool:
+    """True when `password_hash` was made with other argon2 parameters than today's: the login
+    that just verified it stores a new one (`upgraded_hash`)."""
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except (InvalidHashError, ValueError):
+        return False
+
+
+def upgraded_hash(password: str) -> str:
+    """A hash with today's parameters for a password that was just verified. No length rules:
+    they were applied when it was set, and it is hashed exactly as `verify_password` checks it."""
+    return _hasher.hash(password[:MAX_PASSWORD_CHARS])
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
     """True if `password` matches; always spends one argon2 verification, even without a hash."""
     try:
         return _hasher.verify(password_hash or _DUMMY_HASH, password[:MAX_PASSWORD_CHARS]) \
