@@ -129,7 +129,7 @@ def test_red_flag_over_socketio_during_a_handoff(alert_stack, store, peers):
     assert_alerted_without_patient_words(peers, store, ticket.id, "urgent_raised")
 
 
-async def until(page, expression: str, timeout: float = 30.0) -> None:
+async def until(page, expression: str, timeout: float = 90.0) -> None:
     """Poll a page expression from here: Playwright's in-page polling needs eval, which the
     console's Content-Security-Policy (rightly) forbids."""
     deadline = time.monotonic() + timeout
