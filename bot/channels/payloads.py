@@ -4,8 +4,9 @@ Rasa's RegexMessageHandler turns any text that starts with "/" (after stripping 
 forced intent, after every NLU component, so "/fsgs_definition@1.0 my son can't breathe" would
 bypass the red-flag layer, '/greet{"medication": ...}' would set slots, and "/restart" would end a
 staff handoff (Rasa handles restart even while a conversation is paused). A message that is
-exactly one of the domain's button payloads passes; anything else loses every leading "/" and
-whitespace and goes through the full NLU pipeline like any text. Rasa's own intents (restart,
+exactly one of the domain's button payloads (or the widget's "Talk to a person" button) passes;
+anything else loses every leading "/" and whitespace and goes through the full NLU pipeline like
+any text. Rasa's own intents (restart,
 session start, back, fallback) are never allowed, whatever a button says.
 
 The buttons are read from the domain (the one definition); actions that send buttons reuse
@@ -21,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from bot.intents import FALLBACK_INTENT
+from bot.intents import FALLBACK_INTENT, HUMAN_REQUEST_PAYLOAD
 from bot.settings import PROJECT_ROOT
 
 DOMAIN_DIR = PROJECT_ROOT / "domain"
@@ -48,8 +49,9 @@ def intent_of(payload: str) -> str:
 
 @functools.cache
 def allowed_payloads(domain_dir: Path = DOMAIN_DIR) -> frozenset[str]:
-    """Every button payload in the domain's responses, minus Rasa's own intents."""
-    payloads: set[str] = set()
+    """Every button payload in the domain's responses and the widget's "Talk to a person" button,
+    minus Rasa's own intents."""
+    payloads: set[str] = {HUMAN_REQUEST_PAYLOAD}
     for path in sorted(domain_dir.rglob("*.yml")):
         content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         payloads.update(_button_payloads(content.get("responses") or {}))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import Select
 
 from bot.emails import InvalidEmail, account_email
 from bot.handoff.models import (
@@ -295,6 +296,16 @@ def _validated(request: EscalationRequest) -> EscalationRequest:
     return request
 
 
+
+# How an appended message that raised its ticket's priority is recorded in the ticket's events.
+RAISED_TO_URGENT = "priority raised to urgent"
+
+
+def _raised_to_urgent() -> Select:
+    """The ids of tickets whose priority was raised to urgent (the store records it as an event)."""
+    return select(TicketEvent.ticket_id).where(
+        TicketEvent.kind == "appended", TicketEvent.detail.like(f"%{RAISED_TO_URGENT}%"))
+
 class HandoffStore:
     """The handoff queue in one SQL database (SQLite file or PostgreSQL)."""
 
@@ -432,7 +443,7 @@ class HandoffStore:
             detail = f"message {ticket.message_count} ({request.reason})"
             if request.reason == "emergency" and ticket.priority != "urgent":
                 ticket.priority, ticket.reason = "urgent", "emergency"
-                detail += "; priority raised to urgent"
+                detail += f"; {RAISED_TO_URGENT}"
             self._record(session, ticket, BOT, "appended", detail, now, request.request_id)
         if request.queued_offline:
             self._record(session, ticket, SYSTEM, "replayed",
@@ -773,8 +784,7 @@ class HandoffStore:
         emergency replayed from the outbox, or a caller that never alerted), each with the kind
         it needs: urgent_raised if it was raised, else urgent_new."""
         alerted = select(Alert.ticket_id).where(Alert.kind.in_(("urgent_new", "urgent_raised")))
-        raised = select(TicketEvent.ticket_id).where(
-            TicketEvent.kind == "appended", TicketEvent.detail.like("%priority raised to urgent%"))
+        raised = _raised_to_urgent()
         with self._read() as session:
             rows = session.execute(
                 select(Ticket, Ticket.id.in_(raised)).where(
@@ -783,6 +793,16 @@ class HandoffStore:
                 .order_by(Ticket.id).limit(limit)).all()
             return [(_view(TicketView, ticket), "urgent_raised" if was_raised else "urgent_new")
                     for ticket, was_raised in rows]
+
+    def raised_to_urgent(self, ticket_ids: Iterable[int]) -> set[int]:
+        """Which of these tickets became urgent after they were opened (a red flag while waiting
+        or held), as opposed to opened urgent."""
+        ids = list(ticket_ids)
+        if not ids:
+            return set()
+        with self._read() as session:
+            return set(session.execute(
+                _raised_to_urgent().where(TicketEvent.ticket_id.in_(ids))).scalars())
 
     def take_due_alerts(self, now: datetime, lease_until: datetime,
                         limit: int = 50) -> list[tuple[AlertView, TicketView]]:

@@ -3,18 +3,19 @@
 `TermEntityExtractor` reports the entity ruler's matches with their canonical ids ("CsA" ->
 "cyclosporine"), so the `medication` slot can drive conditional response variations.
 `PersonalAdviceCue` sends unmistakable own-case questions (a personal lab value with a number,
-"should I stop/switch/take...", "how much ... should my son take") to `personal_advice` when the
-classifier would have answered them with an FAQ. `RedFlagOverride` is the deterministic emergency
-layer: a red-flag phrase about something happening now forces the `emergency` intent, whatever the
-classifier predicted. Real messages are long ("last year he had a clot in his leg... now his
-protein is up, what does that mean?"), so both layers read sentence by sentence: a red flag told as
-past history, or a decision someone else reported ("the doctor said we should reduce it"), does
-not count on its own.
+"should I stop/switch/take...", "should we ask to switch him...", "how much ... should my son
+take") to `personal_advice`, and `ContactRequestCue` sends "can someone from the clinic call me?"
+to `request_human`, when the classifier would have answered them with an FAQ. `RedFlagOverride` is
+the deterministic emergency layer: a red-flag phrase about something happening now forces the
+`emergency` intent, whatever the classifier predicted. Real messages are long ("last year he had a
+clot in his leg... now his protein is up, what does that mean?"), so both layers read sentence by
+sentence: a red flag told as past history, or a decision someone else reported ("the doctor said we
+should reduce it"), does not count on its own.
 """
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -36,12 +37,18 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.intents import EMERGENCY_INTENT, ESCALATION_INTENTS, PERSONAL_ADVICE_INTENT
+from bot.intents import (
+    EMERGENCY_INTENT,
+    ESCALATION_INTENTS,
+    PERSONAL_ADVICE_INTENT,
+    REQUEST_HUMAN_INTENT,
+)
 
 RED_FLAG_LABEL = "red_flag"
 INTENT_RANKING = "intent_ranking"
 RED_FLAG_OVERRIDE_KEY = "red_flag_override"
 PERSONAL_ADVICE_CUE_KEY = "personal_advice_cue"
+CONTACT_REQUEST_CUE_KEY = "contact_request_cue"
 
 # A red flag inside a general question ("can FSGS cause chest pain?") is education, not an
 # emergency, unless the message also speaks of someone in particular or of right now.
@@ -65,18 +72,45 @@ _LAB = (r"(?:creatinine|creat|e?gfr|u?pcr|u?acr|albumin|potassium|protein|protei
         r"ha?emoglobin)")
 _DECISION_VERB = (r"(?:take(?!\s+part)|stop|start|switch|skip|miss|increase|decrease|reduce|lower|"
                   r"raise|double|halve|give|change|come off|go off|restart|continue|keep taking)")
+_DECISION_GERUND = (r"(?:taking(?!\s+part)|stopping|starting|switching|skipping|increasing|"
+                    r"decreasing|reducing|lowering|raising|doubling|halving|giving|changing|"
+                    r"coming off|going off|restarting|continuing)")
+# "should we ask (the doctor) to switch him", "should we consider stopping": a decision to put to
+# the team is still one's own case.
+_ASK = (r"(?:ask|tell|push|request)(?:\s+(?:the|our|his|her|my))?"
+        r"(?:\s+(?:doctor|doctors|nephrologist|consultant|team|nurse|them))?")
+_DECISION = (rf"(?:{_DECISION_VERB}|{_ASK}\s+to\s+{_DECISION_VERB}"
+             rf"|(?:{_ASK}\s+about|consider|try|think about)\s+{_DECISION_GERUND})")
 _PERSONAL_ADVICE_CUES = {
     "own_result": re.compile(rf"\b{_OWNER}\s+(?:[\w']+\s+){{0,3}}{_LAB}\b[^.?!\n]{{0,30}}?\d",
                              re.IGNORECASE),
     "decision": re.compile(
         rf"(?<!how )\b(?:should|shall|can|could|may|must)\s+{_SUBJECT}\s+"
-        rf"(?:still\s+|just\s+)?{_DECISION_VERB}\b"
+        rf"(?:still\s+|just\s+)?{_DECISION}\b"
         rf"|\bis it (?:ok|okay|safe|fine|alright)\s+(?:for\s+{_SUBJECT}\s+|if\s+{_SUBJECT}\s+)"
         rf"(?:to\s+)?{_DECISION_VERB}\b", re.IGNORECASE),
     "dose_amount": re.compile(
         rf"\bhow (?:much|many)\b[^.?!\n]{{0,40}}\b(?:should|do|does|can|must)\s+{_SUBJECT}\s+"
         r"(?:take|give|have|be on|get)\b", re.IGNORECASE),
 }
+
+# Asking to be contacted by a person ("can someone from the clinic call me back?", "please have a
+# nurse ring us"): the classifier reads the rest of the message ("...rearrange the biopsy") as a topic.
+_SOMEONE = (r"(?:someone|somebody|anyone|a\s+(?:real\s+)?(?:person|human|nurse|doctor)|"
+            r"(?:the|your|my|our)\s+(?:clinic|team|care team|renal team|kidney team|nurses?|doctors?|"
+            r"nephrologist|consultant|office|unit))")
+_CONTACT = (r"(?:contact|call|ring|phone|e-?mail|text|message|reach|get in touch with|get back to|"
+            r"speak to|talk to)")
+_CONTACT_REQUEST = re.compile(
+    rf"\b{_SOMEONE}(?:\s+(?:from|at|in)\s+(?:the\s+)?[\w-]+(?:\s+(?:team|clinic|unit))?)?\s+"
+    rf"(?:please\s+)?{_CONTACT}\s+(?:me|us)\b"
+    rf"|\b(?:have|get|ask)\s+{_SOMEONE}\s+(?:to\s+)?{_CONTACT}\s+(?:me|us)\b"
+    rf"|\b(?:call|ring|phone)\s+(?:me|us)\s+back\b", re.IGNORECASE)
+
+
+def contact_request_cues(text: str) -> list[str]:
+    """["contact_request"] when the message asks for a person to get in touch, else []."""
+    return ["contact_request"] if _CONTACT_REQUEST.search(text) else []
 
 
 # A sentence ends at . ! ? ; or a line break (not at a decimal point: "1.8").
@@ -200,29 +234,51 @@ def _force_intent(message: Message, intent: str, marker_key: str, marker: Any) -
     message.set(marker_key, marker, add_to_output=True)
 
 
-@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class PersonalAdviceCue(_StatelessComponent):
-    """Sends own-case questions the classifier missed to `personal_advice`.
+class _EscalationCue(_StatelessComponent):
+    """Forces `intent` when `cues` finds something in the text. Runs after the FallbackClassifier,
+    so a cue also rescues a low-confidence message; it never changes an escalation intent the
+    classifier (or an earlier cue) already chose."""
 
-    Runs after the FallbackClassifier, so a cue also rescues a low-confidence message; it never
-    downgrades an escalation intent the classifier already chose.
-    """
+    MARKER_KEY: ClassVar[str]
+    INTENT: ClassVar[str]
+
+    @staticmethod
+    def cues(text: str) -> list[str]:
+        raise NotImplementedError
 
     @classmethod
     def required_components(cls) -> list[type]:
         return []
 
-    @staticmethod
-    def get_default_config() -> dict[str, Any]:
-        return {"intent": PERSONAL_ADVICE_INTENT}
+    @classmethod
+    def get_default_config(cls) -> dict[str, Any]:
+        return {"intent": cls.INTENT}
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             predicted = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
-            cues = personal_advice_cues(message.get(TEXT) or "")
+            cues = self.cues(message.get(TEXT) or "")
             if cues and predicted not in ESCALATION_INTENTS:
-                _force_intent(message, self._config["intent"], PERSONAL_ADVICE_CUE_KEY, cues)
+                _force_intent(message, self._config["intent"], self.MARKER_KEY, cues)
         return messages
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class PersonalAdviceCue(_EscalationCue):
+    """Sends own-case questions the classifier missed to `personal_advice`."""
+
+    MARKER_KEY = PERSONAL_ADVICE_CUE_KEY
+    INTENT = PERSONAL_ADVICE_INTENT
+    cues = staticmethod(personal_advice_cues)
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class ContactRequestCue(_EscalationCue):
+    """Sends requests to be contacted by a person that the classifier missed to `request_human`."""
+
+    MARKER_KEY = CONTACT_REQUEST_CUE_KEY
+    INTENT = REQUEST_HUMAN_INTENT
+    cues = staticmethod(contact_request_cues)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)

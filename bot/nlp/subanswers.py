@@ -22,14 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.nlu.utils.spacy_utils import SpacyNLP
 from rasa.shared.nlu.constants import (
@@ -49,13 +46,17 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy.sparse import csr_matrix, hstack
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.preprocessing import normalize
 
 from bot.intents import ESCALATION_INTENTS, INFORMATIONAL_INTENTS
-from bot.nlp.tfidf_classifier import normalised_words
+from bot.nlp.sklearn_component import (
+    PersistedModelComponent,
+    ngram_vectorizers,
+    normalised_words,
+    raw_text,
+)
 
 # The entity, the slot and the example-metadata key all carry this name.
 SUB_ANSWER = "sub_answer"
@@ -63,8 +64,6 @@ SUB_ANSWER = "sub_answer"
 GENERAL = ""
 # What the selector considered, in the parse output (for debugging and the benchmark).
 SELECTION_KEY = "sub_answer_selection"
-MODEL_FILE = "sub_answer_selector.skops"
-EXPECTED_UNTRUSTED_TYPES = {"scipy.sparse._csr.csr_matrix"}
 THRESHOLD_GRID = tuple(round(t, 2) for t in np.arange(0.20, 0.951, 0.05))
 # Above any probability: when no threshold keeps wrong answers rare enough, give none at all.
 NEVER = 1.01
@@ -134,8 +133,10 @@ def choose_threshold(gold: Sequence[str], candidates: Sequence[str], confidences
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
-class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
+class SubAnswerSelector(PersistedModelComponent, EntityExtractorMixin):
     """Adds a `sub_answer` entity when a topic's specific answer fits the message confidently."""
+
+    MODEL_FILE = "sub_answer_selector.skops"
 
     @classmethod
     def required_components(cls) -> list[type]:
@@ -155,18 +156,6 @@ class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
             "use_dense_features": True,
             "dense_weight": 2.0,
         }
-
-    def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
-                 model: dict[str, Any] | None = None) -> None:
-        self._config = {**self.get_default_config(), **config}
-        self._model_storage = model_storage
-        self._resource = resource
-        self._model = model
-
-    @classmethod
-    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> SubAnswerSelector:
-        return cls(config, model_storage, resource)
 
     @property
     def threshold(self) -> float | None:
@@ -192,11 +181,9 @@ class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
     def _fit(self, examples: list[Message], labelled: dict[str, list[tuple[int, str]]]
              ) -> dict[str, Any]:
         dense_dim = _dense_dimension(examples) if self._config["use_dense_features"] else 0
-        words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+")
-        chars = TfidfVectorizer(analyzer="char_wb", sublinear_tf=True, ngram_range=(
-            self._config["char_min_ngram"], self._config["char_max_ngram"]))
+        words, chars = ngram_vectorizers(self._config)
         words.fit([normalised_words(m) for m in examples])
-        chars.fit([m.get(TEXT).lower() for m in examples])
+        chars.fit([raw_text(m) for m in examples])
         model: dict[str, Any] = {"words": words, "chars": chars, "dense_dim": dense_dim,
                                  "classifiers": {}}
         features = self._features(model, examples)
@@ -272,25 +259,6 @@ class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
                                f"wrong rate <= {max_wrong}")
         return chosen, report
 
-    def _persist(self) -> None:
-        import skops.io as sio
-
-        with self._model_storage.write_to(self._resource) as model_dir:
-            sio.dump({"model": self._model}, Path(model_dir) / MODEL_FILE)
-
-    @classmethod
-    def load(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
-             execution_context: ExecutionContext, **kwargs: Any) -> SubAnswerSelector:
-        import skops.io as sio
-
-        with model_storage.read_from(resource) as model_dir:
-            path = Path(model_dir) / MODEL_FILE
-            untrusted = set(sio.get_untrusted_types(file=path))
-            if not untrusted <= EXPECTED_UNTRUSTED_TYPES:
-                raise ValueError(f"unexpected types in {path.name}: {untrusted}")
-            model = sio.load(path, trusted=sorted(untrusted))["model"]
-        return cls(config, model_storage, resource, model)
-
     # --- inference --------------------------------------------------------------------------
 
     def process(self, messages: list[Message]) -> list[Message]:
@@ -330,7 +298,7 @@ class SubAnswerSelector(GraphComponent, EntityExtractorMixin):
 
     def _features(self, model: dict[str, Any], messages: Sequence[Message]) -> csr_matrix:
         parts = [model["words"].transform([normalised_words(m) for m in messages]),
-                 model["chars"].transform([(m.get(TEXT) or "").lower() for m in messages])]
+                 model["chars"].transform([raw_text(m) for m in messages])]
         if model["dense_dim"]:
             dense = np.vstack([_dense_sentence(m, model["dense_dim"]) for m in messages])
             parts.append(csr_matrix(normalize(dense) * self._config["dense_weight"]))

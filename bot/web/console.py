@@ -89,13 +89,16 @@ async def queue_fragment(request: Request):
 @bp.get("/console/attention.json", ctx_api=True)
 async def attention(request: Request):
     """What every console page needs to notice urgent tickets: the active urgent ones (new or
-    raised, claimed or not) and how many nobody has claimed yet."""
+    raised, claimed or not; which of the two is the store's record, not what this page happened
+    to see before) and how many nobody has claimed yet."""
     store = request.app.ctx.store
     tickets = await to_thread(store.list_tickets, ("open", "claimed"), 500)
+    raised = await to_thread(store.raised_to_urgent, [t.id for t in tickets if t.priority == "urgent"])
     counts = await to_thread(store.counts)
     return response.json({"urgent_open": counts["urgent_open"],
                           "tickets": [{"id": t.id, "priority": t.priority, "status": t.status,
-                                       "reason": t.reason, "channel": t.channel} for t in tickets]})
+                                       "reason": t.reason, "channel": t.channel,
+                                       "raised": t.id in raised} for t in tickets]})
 
 
 @bp.get("/console/events", ctx_api=True)

@@ -26,6 +26,7 @@ from sanic.exceptions import NotFound, ServiceUnavailable
 
 from bot.handoff.delivery import CARE_TEAM_LABEL, DeliveryError, TranscriptLine
 from bot.ids import SESSION_ID
+from bot.intents import HUMAN_REQUEST_PAYLOAD
 from bot.settings import PROJECT_ROOT
 
 STATIC = Path(__file__).parent / "static" / "widget"
@@ -60,6 +61,7 @@ async def demo(request: Request):
     config = {
         "socketUrl": settings.rasa_url,
         "historyUrl": HISTORY_PATH,
+        "humanRequest": HUMAN_REQUEST_PAYLOAD,
         "disclaimer": ("General information about FSGS, not medical advice. In an emergency, "
                        f"call {settings.emergency_number}."),
     }

@@ -52,11 +52,6 @@ def test_emergency_says_seek_urgent_care_first_then_opens_an_urgent_ticket(stack
     assert (ticket.reason, ticket.priority) == ("emergency", "urgent")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "KNOWN REGRESSION (session 2 note): with the sentence-embedding NLU some gibberish is "
-    "classified confidently ('flibber jabber quux' -> side_effects 0.50) instead of nlu_fallback; "
-    "the two-fallback flow itself is unchanged (test stories pass). Fix: an unknown-words fallback "
-    "in the NLU, then remove this mark."))
 def test_two_misunderstandings_offer_a_person_and_accepting_escalates(stack, store):
     user = new_user()
     assert any("say it another way" in r for r in stack.rest(user, "blorp zzzqx wibble"))

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from bot import content
+from bot.channels.rest import conversation_id
 from bot.content import Variation
 from tests.support.users import SocketUser
 
@@ -63,7 +64,7 @@ def test_the_sub_answer_does_not_carry_over_to_the_next_question(stack, by_text)
     assert [a.id for a in first] == [SPECIFIC[2][1]]
     then = _answers(stack.rest(user, GENERAL[1][0]), by_text)
     assert [(a.topic, a.kind) for a in then] == [("steroid_therapy", "general")]
-    slots = stack.tracker(user)["slots"]
+    slots = stack.tracker(conversation_id(user))["slots"]
     assert slots["sub_answer"] == ""
 
 

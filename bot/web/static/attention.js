@@ -99,7 +99,7 @@
         data.tickets.forEach(function (ticket) {
           now[ticket.id] = ticket.priority;
           if (known && ticket.priority === "urgent" && known[ticket.id] !== "urgent") {
-            notify(ticket, known[ticket.id] !== undefined);
+            notify(ticket, ticket.raised === true);
           }
         });
         known = now;

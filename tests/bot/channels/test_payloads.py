@@ -10,7 +10,7 @@ from bot.settings import PROJECT_ROOT
 
 def test_the_allowed_payloads_are_the_domains_buttons():
     assert allowed_payloads() == {"/fsgs_definition", "/treatment_overview", "/side_effects",
-                                  "/diet_lifestyle", "/affirm", "/deny"}
+                                  "/diet_lifestyle", "/affirm", "/deny", "/request_human"}
 
 
 def test_every_button_an_action_sends_is_a_domain_button():
@@ -45,7 +45,7 @@ def test_button_payloads_pass(button):
     ("/session_start", "session_start"),
     ("/back", "back"),
     ("/nlu_fallback", "nlu_fallback"),
-    ("/request_human", "request_human"),
+    ("/request_human please", "request_human please"),
     ("/", ""),
 ])
 def test_anything_else_starting_with_a_slash_goes_through_nlu(typed, expected):
@@ -62,7 +62,7 @@ def test_rasas_own_intents_are_never_allowed_even_as_buttons(tmp_path):
         "        - {title: a, payload: /restart}\n        - {title: b, payload: '/session_start{}'}\n"
         "        - {title: c, payload: /back}\n        - {title: d, payload: /nlu_fallback}\n"
         "        - {title: e, payload: /affirm}\n")
-    assert allowed_payloads(tmp_path) == {"/affirm"}
+    assert allowed_payloads(tmp_path) == {"/affirm", "/request_human"}
 
 
 def test_intent_of_reads_like_rasa():

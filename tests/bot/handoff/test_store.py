@@ -75,6 +75,15 @@ def test_second_escalation_appends_and_emergency_raises_priority(store):
     assert "priority raised to urgent" in events[1].detail
 
 
+def test_raised_to_urgent_tells_raised_tickets_from_those_opened_urgent(store):
+    raised = store.open_or_append(escalation(conversation="raised")).ticket
+    store.open_or_append(escalation(conversation="raised", reason="emergency", message="chest pain"))
+    opened_urgent = store.open_or_append(escalation(conversation="urgent", reason="emergency")).ticket
+    normal = store.open_or_append(escalation(conversation="normal")).ticket
+    assert store.raised_to_urgent([raised.id, opened_urgent.id, normal.id, 99_999]) == {raised.id}
+    assert store.raised_to_urgent([]) == set()
+
+
 def test_resolved_conversation_gets_a_new_ticket(store):
     first = store.open_or_append(escalation()).ticket
     store.resolve(first.id, NURSE)

@@ -7,6 +7,7 @@ from rasa.shared.core.domain import Domain
 from bot.intents import ESCALATION_INTENTS, FALLBACK_INTENT
 from bot.nlp.components import (
     RED_FLAG_OVERRIDE_KEY,
+    contact_request_cues,
     is_general_question,
     personal_advice_cues,
     sentence_spans,
@@ -45,9 +46,29 @@ def test_is_general_question(text, general):
      False),
     ("can I drink alcohol with fsgs", False),
     ("can I get pregnant with FSGS?", False),
+    ("My son is on tacrolimus now and relapsing every 3 months. Should we ask to switch him to the "
+     "infusion?", True),
+    ("should we ask the doctor about stopping the prednisolone", True),
+    ("should I consider switching to the once-daily brand?", True),
+    ("should I consider taking part in a trial?", False),
+    ("what should we ask the doctor at the next visit?", False),
 ])
 def test_personal_advice_cues_are_narrow(text, cued):
     assert bool(personal_advice_cues(text)) is cued
+
+
+@pytest.mark.parametrize("text, cued", [
+    ("Can someone from the clinic contact me? We need to rearrange the biopsy appointment.", True),
+    ("please have a nurse call me back about the results", True),
+    ("could the renal team ring us", True),
+    ("someone from the kidney team please call me", True),
+    ("call me back please", True),
+    ("how do I contact the clinic?", False),
+    ("does the clinic call you with biopsy results?", False),
+    ("my doctor called me yesterday about the biopsy", False),
+])
+def test_contact_request_cues_are_narrow(text, cued):
+    assert bool(contact_request_cues(text)) is cued
 
 
 @pytest.mark.parametrize("text, sentences", [
@@ -78,6 +99,10 @@ def test_sentence_spans_do_not_split_decimals(text, sentences):
     ("no thanks", "deny"),
     ("My boy is 6, diagnosed at 3, relapses every winter. He relapsed again last week and is back on "
      "prednisolone. He is on 40 mg now, should we reduce it?", "personal_advice"),
+    ("We have read a lot about rituximab, my son is on tacrolimus now and relapsing every 3 months. "
+     "Should we ask to switch him to the infusion?", "personal_advice"),
+    ("Can someone from the clinic contact me? We need to rearrange the biopsy appointment.",
+     "request_human"),
 ])
 def test_boundary_between_education_and_personal_advice(parse, text, intent):
     assert parse(text)["intent"]["name"] == intent
@@ -88,6 +113,9 @@ def test_boundary_between_education_and_personal_advice(parse, text, intent):
     "tacrolimus. Tonight he has chest pain and he can't breathe properly. What do we do?",
     "Last year he had a clot in his leg. Now his calf is swollen and painful again since this morning.",
     "hello doctor, my daughter has nephrotic syndrome and is very puffy, she hasn't peed since yesterday",
+    "meri beti ko saans lene me taklif ho rahi hai, she has nephrotic syndrome and is very swollen, "
+    "please tell what to do",
+    "MY SON CAN'T BREATHE PROPERLY AND HIS LIPS ARE BLUE",
 ])
 def test_an_emergency_inside_a_long_message_is_still_an_emergency(parse, text):
     result = parse(text)
@@ -169,3 +197,17 @@ def test_hostile_or_odd_input_does_not_crash(parse, text):
     assert result["intent"]["name"] in known and 0.0 <= result["intent"]["confidence"] <= 1.0
     # (Typed "/intent{...}" payloads are parsed by Rasa's RegexMessageHandler at this layer; the
     # channel guard neutralises them before they get here: tests/bot/channels/test_payloads.py.)
+
+
+# Made-up words (checked against no dictionary: none is English, Hinglish or a drug name).
+@pytest.mark.parametrize("text", [
+    "flibber jabber quux",
+    "zorbly snarfwick plomb",
+    "the grimble of the wuzzle",
+    "blorptastic frindle?",
+    "qwzx vbnm plok",
+    "asdfgh jkl",
+])
+def test_nonsense_is_not_understood(parse, text):
+    result = parse(text)
+    assert result["intent"]["name"] == FALLBACK_INTENT, result["intent"]

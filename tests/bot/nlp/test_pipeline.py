@@ -50,6 +50,11 @@ def test_terms_map_to_canonical_ids(nlp, text, label, canonical):
     ("my daughter hasn't peed since the morning", "no_urine"),
     ("I'm having chest pains", "lung_clot"),
     ("she had seizures", "hypertensive_emergency"),
+    # Hinglish, as parents write it
+    ("meri beti ko saans lene me taklif ho rahi hai", "lung_clot"),
+    ("papa ke seene mein dard ho raha hai", "lung_clot"),
+    ("bhai behosh ho gaya", "fainting"),
+    ("bete ka subah se peshab nahi hua", "no_urine"),
 ])
 def test_red_flags_match_on_lemmas(nlp, text, canonical):
     assert ("red_flag", canonical) in _entities(nlp, text)

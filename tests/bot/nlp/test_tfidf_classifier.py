@@ -1,4 +1,5 @@
-"""What the TF-IDF classifier reads: lemmas, with brand names and abbreviations unified."""
+"""What the TF-IDF classifier reads: lemmas, with brand names and abbreviations unified; and when
+it knows none of a message's words."""
 from __future__ import annotations
 
 import pytest
@@ -7,7 +8,8 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.nlp.pipeline import build_nlp
-from bot.nlp.tfidf_classifier import normalised_words
+from bot.nlp.sklearn_component import normalised_words
+from bot.nlp.tfidf_classifier import knows_a_word
 
 
 @pytest.fixture(scope="module")
@@ -29,3 +31,18 @@ def test_brand_names_and_abbreviations_read_as_the_same_drug(nlp):
 
 def test_without_a_spacy_doc_the_text_is_lower_cased():
     assert normalised_words(Message(data={TEXT: "What Is FSGS"})) == "what is fsgs"
+
+
+VOCABULARY = {"side": 0, "effect": 1, "no": 2, "medication tacrolimus": 3, "medication": 4}
+
+
+@pytest.mark.parametrize("words, known", [
+    ("medication tacrolimus side effect", True),
+    ("no", True),                          # only function words: they count
+    ("the flibber of quux ?", False),       # function words beside unknown ones do not
+    ("flibber jabber quux", False),
+    ("12345 !!!", False),                  # nothing alphabetic
+    ("", False),
+])
+def test_a_message_is_known_by_its_content_words(words, known):
+    assert knows_a_word(words, VOCABULARY) is known
