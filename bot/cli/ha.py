@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import re
 import shutil
 import socket
@@ -60,19 +59,13 @@ def _servers(ports: list[int]) -> str:
 
 def nginx_config(layout: Layout, prefix: Path, log_dir: Path) -> str:
     """The template filled in; raises KeyError on a field it does not know."""
-    from bot.rasa_actions import action_failed_text  # imports Rasa: only when nginx is configured
-
     settings = layout.settings
-    # Inside a single-quoted nginx string: no quote, and no `$` (nginx would read a variable).
-    body = json.dumps({"events": [], "responses": [{"text": action_failed_text(settings)}]})
-    body = body.replace("'", "\\u0027").replace("$", "\\u0024")
     fields = {
         "prefix": str(prefix), "log_dir": str(log_dir), "host": settings.host,
         "rasa_port": settings.rasa_port, "action_port": settings.action_port,
         "web_port": settings.web_port, "rasa_api_port": layout.rasa_api_port,
         "rasa_servers": _servers(layout.rasa_ports),
         "action_servers": _servers(layout.action_ports), "web_backend": f"127.0.0.1:{layout.web_port}",
-        "actions_down_response": body,
     }
     return _FIELD.sub(lambda match: str(fields[match.group(1)]), TEMPLATE.read_text())
 

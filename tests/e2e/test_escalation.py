@@ -9,17 +9,11 @@ import pytest
 
 from bot.channels.rest import conversation_id
 from bot.handoff.desk import CLOSED_TEXT, JOINED_TEXT
-from bot.handoff.store import HandoffStore
 from bot.rasa_api import staff_desk
 from tests.support.users import SocketUser
 
 pytestmark = pytest.mark.slow
 NURSE = "nurse@example.org"
-
-
-def tickets_for(store: HandoffStore, conversation_id: str):
-    return [t for t in store.list_tickets(statuses=("open", "claimed", "resolved"))
-            if t.conversation_id == conversation_id]
 
 
 def new_user() -> str:
@@ -31,12 +25,12 @@ def test_personal_advice_opens_one_ticket_and_a_repeat_appends(stack, store):
     replies = stack.rest(user, "should I stop taking my prednisone? my face is so puffy")
     assert any("can't advise on your own case" in r for r in replies)
     assert any("care team" in r for r in replies)
-    [ticket] = tickets_for(store, conversation_id(user))
+    [ticket] = store.tickets_for(conversation_id(user))
     assert (ticket.reason, ticket.priority, ticket.channel) == ("personal_advice", "normal", "rest")
 
     replies = stack.rest(user, "can I take ibuprofen for my headache with my kidney disease")
     assert any("added this to your open request" in r for r in replies)
-    [ticket] = tickets_for(store, conversation_id(user))
+    [ticket] = store.tickets_for(conversation_id(user))
     assert ticket.message_count == 2
 
 
@@ -48,7 +42,7 @@ def test_emergency_says_seek_urgent_care_first_then_opens_an_urgent_ticket(stack
     assert answer[-1].startswith("I've marked your request as urgent.")
     assert "alerted" not in answer[-1]  # no alert destination configured: never claim one
     assert f"call {stack.settings.emergency_number} now" in answer[-1]
-    [ticket] = tickets_for(store, conversation_id(user))
+    [ticket] = store.tickets_for(conversation_id(user))
     assert (ticket.reason, ticket.priority) == ("emergency", "urgent")
 
 
@@ -57,9 +51,9 @@ def test_two_misunderstandings_offer_a_person_and_accepting_escalates(stack, sto
     assert any("say it another way" in r for r in stack.rest(user, "blorp zzzqx wibble"))
     assert any("pass your question to a member of the care team" in r
                for r in stack.rest(user, "flibber jabber quux"))
-    assert tickets_for(store, conversation_id(user)) == []
+    assert store.tickets_for(conversation_id(user)) == []
     stack.rest(user, "yes please")
-    [ticket] = tickets_for(store, conversation_id(user))
+    [ticket] = store.tickets_for(conversation_id(user))
     assert ticket.reason == "repeated_fallback"
     assert "flibber jabber quux" in ticket.first_message
 
@@ -67,7 +61,7 @@ def test_two_misunderstandings_offer_a_person_and_accepting_escalates(stack, sto
 def test_rest_user_gets_staff_reply_the_next_time_they_write(stack, store):
     user = new_user()
     stack.rest(user, "I want to talk to a nurse please")
-    [ticket] = tickets_for(store, conversation_id(user))
+    [ticket] = store.tickets_for(conversation_id(user))
     desk = staff_desk(stack.settings, store)
     asyncio.run(desk.claim(ticket.id, NURSE))
     asyncio.run(desk.reply(ticket.id, NURSE, "Hello, this is Sam from the kidney clinic."))
@@ -88,7 +82,7 @@ def test_staff_reply_reaches_socketio_user_while_paused_and_bot_answers_after_re
         await user.say("my creatinine went up to 2.1, should I be worried about my dose?")
         escalation = await user.drain()
         assert any("passed your question to the care team" in (m.get("text") or "") for m in escalation)
-        [ticket] = tickets_for(store, user.session_id)
+        [ticket] = store.tickets_for(user.session_id)
         assert ticket.channel == "socketio"
 
         desk = staff_desk(stack.settings, store)

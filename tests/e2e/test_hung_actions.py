@@ -12,8 +12,8 @@ import pytest
 
 from bot.channels.rest import conversation_id
 from bot.handoff.store import HandoffStore
-from tests.e2e.test_escalation import tickets_for
 from tests.support.stack import start_stack
+from tests.support.tickets import wait_for_tickets
 
 pytestmark = pytest.mark.slow
 REPLY_WITHIN_S = 10
@@ -44,14 +44,6 @@ def timed(running, user: str, text: str):
     return replies
 
 
-def wait_for_ticket(store: HandoffStore, user: str, deadline_s: float = 60):
-    deadline = time.monotonic() + deadline_s
-    while not (found := tickets_for(store, conversation_id(user))):
-        assert time.monotonic() < deadline, f"no ticket for {user} after {deadline_s}s"
-        time.sleep(0.5)
-    return found
-
-
 def escalations_in(store: HandoffStore, ticket_id: int) -> int:
     return sum(e.kind in ("opened", "appended") for e in store.history(ticket_id).events)
 
@@ -70,8 +62,9 @@ def test_a_hung_action_server_never_silences_the_bot_and_escalations_land_once(r
         emergency = timed(running, urgent, RED_FLAG)
         assert any("seek urgent care now" in r for r in emergency), emergency
 
-        [ticket] = wait_for_ticket(store, user)  # it reached the queue while the action server hung
-        [urgent_ticket] = wait_for_ticket(store, urgent)
+        # It reached the queue while the action server hung.
+        [ticket] = wait_for_tickets(store, conversation_id(user))
+        [urgent_ticket] = wait_for_tickets(store, conversation_id(urgent))
         assert urgent_ticket.priority == "urgent"
     finally:
         os.killpg(actions.pid, signal.SIGCONT)
@@ -80,10 +73,10 @@ def test_a_hung_action_server_never_silences_the_bot_and_escalations_land_once(r
     later = f"hung-{uuid.uuid4().hex[:8]}"
     replies = running.rest(later, OWN_CASE)
     assert any("passed your question to the care team" in r for r in replies), replies
-    wait_for_ticket(store, later)
-    [ticket] = tickets_for(store, conversation_id(user))
+    wait_for_tickets(store, conversation_id(later))
+    [ticket] = store.tickets_for(conversation_id(user))
     assert (ticket.message_count, escalations_in(store, ticket.id)) == (1, 1)
-    [urgent_ticket] = tickets_for(store, conversation_id(urgent))
+    [urgent_ticket] = store.tickets_for(conversation_id(urgent))
     assert (urgent_ticket.message_count, escalations_in(store, urgent_ticket.id)) == (1, 1)
 
 
@@ -94,10 +87,10 @@ def test_an_escalation_that_timed_out_is_not_doubled_when_the_user_continues(run
     os.killpg(actions.pid, signal.SIGSTOP)
     try:
         timed(running, user, OWN_CASE)
-        wait_for_ticket(store, user)
+        wait_for_tickets(store, conversation_id(user))
     finally:
         os.killpg(actions.pid, signal.SIGCONT)
     replies = running.rest(user, "can I take ibuprofen for my headache with my kidney disease")
     assert any("added this to your open request" in r for r in replies), replies
-    [ticket] = tickets_for(store, conversation_id(user))
+    [ticket] = store.tickets_for(conversation_id(user))
     assert (ticket.message_count, escalations_in(store, ticket.id)) == (2, 2)

@@ -16,7 +16,7 @@ import requests
 from bot.channels.rest import conversation_id
 from bot.handoff.store import HandoffStore
 from bot.rasa_api import staff_desk
-from tests.e2e.test_escalation import NURSE, tickets_for
+from tests.e2e.test_escalation import NURSE
 from tests.support.stack import start_stack
 
 pytestmark = pytest.mark.slow
@@ -101,7 +101,7 @@ def test_an_unauthenticated_action_call_is_refused_and_changes_nothing(planted, 
     assert response.status_code == 401
     assert requests.get(f"{base}/actions", headers=headers, timeout=30).status_code == 401
     store = HandoffStore.from_url(running.settings.database_url)
-    assert tickets_for(store, "victim") == []
+    assert store.tickets_for("victim") == []
     store.dispose()
 
 
@@ -124,14 +124,14 @@ def test_typed_intents_with_a_red_flag_get_the_emergency_reply_and_an_urgent_tic
     user = new_user()
     replies = stack.rest(user, typed)
     assert any("seek urgent care now" in r for r in replies), replies
-    [ticket] = tickets_for(store, conversation_id(user))
+    [ticket] = store.tickets_for(conversation_id(user))
     assert ticket.priority == "urgent"
 
 
 def test_typed_restart_does_not_end_a_claimed_handoff(stack, store):
     user = new_user()
     stack.rest(user, "I want to talk to a nurse please")
-    [ticket] = tickets_for(store, conversation_id(user))
+    [ticket] = store.tickets_for(conversation_id(user))
     asyncio.run(staff_desk(stack.settings, store).claim(ticket.id, NURSE))
     assert stack.tracker(conversation_id(user))["paused"]
 
@@ -141,5 +141,5 @@ def test_typed_restart_does_not_end_a_claimed_handoff(stack, store):
     assert tracker["paused"]
     assert not any(e["event"] == "restart" for e in tracker["events"])
     assert "restart" in [e.get("text") for e in tracker["events"] if e["event"] == "user"]  # recorded
-    [ticket] = tickets_for(store, conversation_id(user))
+    [ticket] = store.tickets_for(conversation_id(user))
     assert ticket.status == "claimed"
