@@ -1,10 +1,11 @@
 """A Rasa dense featurizer from the offline sentence encoder (bot/nlp/sentence_model.py).
 
-It emits the standard dense features for the text: a sequence matrix with one row per token of
-the pipeline's tokenizer (the mean of the wordpieces inside that token, so it lines up with the
-sparse features DIET reads) and a sentence row (the mean-pooled, L2-normalised embedding). Other
-components read them with `message.get_dense_features(TEXT)`. Training messages are encoded in
-length-sorted batches; a parse encodes its one message through the same traced graph.
+It emits the standard dense features for the text: a sequence matrix with one row per token of the
+pipeline's tokenizer (the mean of the wordpieces inside that token, so it lines up with the sparse
+features, as Rasa's classifiers such as DIET expect) and a sentence row (the mean-pooled,
+L2-normalised embedding). Other components read them with `message.get_dense_features(TEXT)`.
+Training messages are encoded in length-sorted batches; a parse encodes its one message through the
+same traced graph.
 """
 from __future__ import annotations
 

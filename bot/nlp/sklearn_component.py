@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
@@ -45,6 +46,12 @@ def normalised_words(message: Message) -> str:
 def raw_text(message: Message) -> str:
     """The text the character n-grams read: raw and lower-cased, to absorb typos."""
     return (message.get(TEXT) or "").lower()
+
+
+def sentence_vector(message: Message) -> np.ndarray | None:
+    """The sentence row an earlier dense featurizer left on the message, flat, or None."""
+    _, sentence = message.get_dense_features(TEXT)
+    return None if sentence is None else np.asarray(sentence.features, dtype=np.float64).reshape(-1)
 
 
 def ngram_vectorizers(config: dict[str, Any]) -> tuple[TfidfVectorizer, TfidfVectorizer]:

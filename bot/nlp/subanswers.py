@@ -56,6 +56,7 @@ from bot.nlp.sklearn_component import (
     ngram_vectorizers,
     normalised_words,
     raw_text,
+    sentence_vector,
 )
 
 # The entity, the slot and the example-metadata key all carry this name.
@@ -325,20 +326,15 @@ def _topic_labels(examples: list[Message]) -> dict[str, list[tuple[int, str]]]:
 
 
 def _dense_sentence(message: Message, dimension: int) -> np.ndarray:
-    """The message's dense sentence vector, or zeros when it has none."""
-    _, sentence = message.get_dense_features(TEXT)
-    if sentence is None or sentence.features.shape[-1] != dimension:
-        return np.zeros(dimension)
-    return np.asarray(sentence.features, dtype=float).reshape(-1)
+    """The message's dense sentence vector, or zeros when it has none (of that size)."""
+    vector = sentence_vector(message)
+    return vector if vector is not None and vector.shape[-1] == dimension else np.zeros(dimension)
 
 
 def _dense_dimension(examples: Sequence[Message]) -> int:
     """Size of the dense sentence features the training examples carry (0 for none)."""
-    for message in examples:
-        _, sentence = message.get_dense_features(TEXT)
-        if sentence is not None:
-            return int(sentence.features.shape[-1])
-    return 0
+    return next((vector.shape[-1] for message in examples
+                 if (vector := sentence_vector(message)) is not None), 0)
 
 
 def _score_at(gold: Sequence[str], candidates: Sequence[str], confidences: Sequence[float],

@@ -39,6 +39,7 @@ from bot.nlp.sklearn_component import (
     ngram_vectorizers,
     normalised_words,
     raw_text,
+    sentence_vector,
 )
 
 RANKING_LENGTH = 10
@@ -109,12 +110,11 @@ class TfidfIntentClassifier(PersistedModelComponent, IntentClassifier):
             return csr_matrix((len(messages), 0))
         rows: list[np.ndarray | None] = []
         for message in messages:
-            _, sentence = message.get_dense_features(TEXT)
-            if sentence is None and training:
+            vector = sentence_vector(message)
+            if vector is None and training:
                 raise ValueError("dense_weight > 0 needs a dense featurizer (e.g. "
                                  "bot.nlp.sentence_featurizer.SentenceEmbeddingFeaturizer) first")
-            rows.append(None if sentence is None
-                        else np.asarray(sentence.features, dtype=np.float64).reshape(-1))
+            rows.append(vector)
         width = self._dense_width() if any(row is None for row in rows) else 0
         filled = [np.zeros(width) if row is None else row for row in rows]
         return csr_matrix(weight * np.vstack(filled))
