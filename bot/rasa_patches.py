@@ -1,4 +1,8 @@
-"""Fixes for Rasa 3.6 hot spots that no configuration reaches, applied once per Rasa process.
+"""Fixes for Rasa 3.6 that no configuration reaches, applied once per Rasa process.
+
+`MessageProcessor.handle_message` answers a message that nginx redelivered to this replica after
+another one failed, but that was already handled and saved there, from the record instead of
+handling it twice (`bot.redelivery.handle_message_once`).
 
 `RemoteAction._validate_action_result` calls `jsonschema.validate(result, schema)` on every
 action server response. `validate` first checks the (constant) schema against the JSON Schema
@@ -15,8 +19,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from rasa.core import processor
 from rasa.core.actions import action
 from rasa.shared.constants import DOCS_BASE_URL
+
+from bot import redelivery
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,3 +53,6 @@ def _validate_action_result(self: action.RemoteAction, result: dict[str, Any]) -
 def apply() -> None:
     """Install the fixes (idempotent)."""
     action.RemoteAction._validate_action_result = _validate_action_result
+    if not getattr(processor.MessageProcessor.handle_message, "handles_repeats", False):
+        processor.MessageProcessor.handle_message = redelivery.handle_message_once(
+            processor.MessageProcessor.handle_message)

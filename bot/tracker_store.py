@@ -38,16 +38,18 @@ import functools
 import itertools
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
-from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_SESSION_START_NAME
 from rasa.shared.core.events import (
     ActionExecuted,
     ActionExecutionRejected,
     ActiveLoop,
+    BotUttered,
     ConversationPaused,
     Event,
     LoopInterrupted,
@@ -70,6 +72,11 @@ MAX_TURNS = 20    # user messages in a window before the next snapshot is taken
 # only index is on sender_id, so that look-up reads every row of the conversation. This index
 # answers it from the index alone.
 SESSION_INDEX = "ix_events_sender_type_timestamp"
+# A message redelivered after a replica failed is among the conversation's latest few, and was
+# received minutes ago at most (nginx gives up on a replica after 120 s): both bound the look-up,
+# which then reads a few rows through the session index, however long the conversation.
+REDELIVERY_LOOKBACK = 5
+REDELIVERY_WINDOW_SECONDS = 600.0
 _WINDOW = "_fsgs_window"  # attribute on trackers this store loaded (see `StoredWindow`)
 
 
@@ -183,6 +190,45 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         """Append the events not stored yet; take a new snapshot when the window is full."""
         await self.stream_events(tracker)
         await _riding_out_outages(self._append, tracker)
+
+    async def recorded_replies(self, sender_id: str, message_id: str
+                               ) -> tuple[str, list[dict[str, Any]]] | None:
+        """(text, replies) of a recent user message with this id, None if there is none: what a
+        replica answered before it failed (bot/redelivery.py). Replies are `BotUttered.message()`s:
+        the session start's (the disclaimer) when the message opened a session, then the message's."""
+        return await _riding_out_outages(self._recorded_replies, sender_id, message_id)
+
+    def _recorded_replies(self, sender_id: str, message_id: str
+                          ) -> tuple[str, list[dict[str, Any]]] | None:
+        event = self.SQLEvent
+        recent = (event.sender_id == sender_id,
+                  event.timestamp >= time.time() - REDELIVERY_WINDOW_SECONDS)
+        with self.session_scope() as session:
+            users = session.execute(
+                sa.select(event.id, event.data).where(*recent, event.type_name == UserUttered.type_name)
+                .order_by(event.id.desc()).limit(REDELIVERY_LOOKBACK)).all()
+            found = next((row for row in users if json.loads(row.data).get("message_id") == message_id),
+                         None)
+            if found is None:
+                return None
+            before = (*recent, event.id < found.id)
+            previous_user = session.execute(sa.select(sa.func.max(event.id)).where(
+                *before, event.type_name == UserUttered.type_name)).scalar() or 0
+            session_start = session.execute(sa.select(sa.func.max(event.id)).where(
+                *before, event.type_name == ActionExecuted.type_name,
+                event.action_name == ACTION_SESSION_START_NAME)).scalar() or 0
+            first = session_start if session_start > previous_user else found.id
+            turn = session.execute(sa.select(event.type_name, event.data).where(
+                event.sender_id == sender_id, event.id >= first).order_by(event.id)).all()
+        replies = []
+        for row in turn:
+            data = json.loads(row.data)
+            if row.type_name == UserUttered.type_name and data.get("message_id") != message_id:
+                break  # the next message's turn
+            reply = event_from_dict(data) if row.type_name == BotUttered.type_name else None
+            if isinstance(reply, BotUttered):
+                replies.append(reply.message())
+        return json.loads(found.data).get("text") or "", replies
 
     def _load_window(self, sender_id: str) -> DialogueStateTracker | None:
         with self.session_scope() as session:

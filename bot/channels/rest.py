@@ -13,6 +13,8 @@
   once the response is built. If answering fails they are given back, for the next request.
 - Requests that are not a JSON object with a string `sender` and `message` get a 400, not a 500;
   `?stream=true` is not offered (a stream cannot hand staff messages over reliably).
+- A request nginx retried on a second replica (the first died with it) keeps one message id, so
+  it is handled once (`bot.redelivery`).
 - Size and rate limits and `/intent` neutralising: `bot.channels.guard`, as for every channel;
   the guard alone gets the request's client address, for its per-address limit.
 """
@@ -33,6 +35,7 @@ from sanic.exceptions import InvalidUsage
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import redelivery
 from bot.channels.guard import address_metadata, guard_messages
 from bot.client_address import request_client_address
 from bot.handoff.delivery import CARE_TEAM_LABEL
@@ -126,12 +129,13 @@ class RestInput(rest.RestInput):
             if bool_arg(request, "stream", default=False):
                 raise InvalidUsage("Streaming responses are not offered on this channel.")
             address = request_client_address(request, get_settings().trusted_proxies)
-            return await self._answer(guarded, sender, text, address)
+            return await self._answer(guarded, sender, text, address,
+                                      request.headers.get(redelivery.REQUEST_ID_HEADER))
 
         return webhook
 
     async def _answer(self, guarded: Callable[[UserMessage], Awaitable[Any]], sender: str,
-                      text: str, address: str) -> HTTPResponse:
+                      text: str, address: str, request_id: str | None = None) -> HTTPResponse:
         conversation = conversation_id(sender)
         staff_messages = await self.handover.claim(conversation)
         collector = CollectingOutputChannel()
@@ -142,7 +146,8 @@ class RestInput(rest.RestInput):
             # The guard answers any failure with an apology; a cancelled request (the client
             # left) raises here and the staff messages go back for the next request.
             await guarded(UserMessage(text, collector, conversation, input_channel=self.name(),
-                                      metadata=address_metadata(address)))
+                                      metadata=address_metadata(address),
+                                      message_id=redelivery.message_id(conversation, request_id, text)))
             answer = response.json([_for_client(m, sender) for m in collector.messages])
         except BaseException:
             await asyncio.shield(self.handover.give_back(staff_messages))

@@ -68,3 +68,18 @@ def test_the_api_is_on_a_loopback_port_for_the_console(balancer):
     response = requests.get(f"{layout.rasa_api_url}/conversations/c1/tracker", timeout=30)
     assert response.status_code == 200
     assert replica.calls[-1].path == "/conversations/c1/tracker"
+
+
+@pytest.mark.parametrize("path", PUBLIC_PATHS)
+def test_replicas_get_the_client_address_and_one_request_id_per_request(balancer, path):
+    """Per-address limits need the client's address behind the balancer; a redelivered request
+    is recognised by its id (bot/redelivery.py), which the client cannot choose."""
+    settings, _, replica = balancer
+    for _ in range(2):
+        requests.post(settings.rasa_url + path, json={"sender": "s", "message": "hi"},
+                      headers={"X-Forwarded-For": "203.0.113.9", "X-Request-ID": "mine"}, timeout=30)
+    first, second = (call.headers for call in replica.calls[-2:])
+    assert first["X-Forwarded-For"] == "203.0.113.9, 127.0.0.1"
+    assert first["X-Request-ID"] != "mine" and len(first["X-Request-ID"]) == 32
+    assert first["X-Request-ID"] != second["X-Request-ID"]
+    assert "upgrade" not in first.get("Connection", "").lower()  # pooled, not a WebSocket

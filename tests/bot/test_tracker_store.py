@@ -240,3 +240,41 @@ def test_errors_that_are_not_about_the_connection_are_not_retried(monkeypatch):
     with pytest.raises(sa.exc.IntegrityError):
         asyncio.run(tracker_store._riding_out_outages(work, "turn"))
     assert calls == ["turn"]
+
+
+def test_a_recent_message_is_found_by_its_id_with_the_replies_recorded_after_it(url):
+    """What bot/redelivery.py answers a message with when a replica handled it and then failed."""
+    def message(text: str, message_id: str, age: float = 0) -> list:
+        events = user_turn(text)
+        events[0] = UserUttered(text, {"name": "fsgs_definition", "confidence": 0.9},
+                                input_channel="rest", message_id=message_id,
+                                timestamp=time.time() - age)
+        events.insert(3, BotUttered("More: ...", {"buttons": [{"title": "Yes", "payload": "/affirm"}]}))
+        return events
+
+    async def scenario():
+        store = windowed(url)
+        await turn(store, "c", start_session())
+        await turn(store, "c", message("what is fsgs", "fwd-1"))
+        await turn(store, "c", message("and the treatment", "fwd-2"))
+        text, replies = await store.recorded_replies("c", "fwd-1")
+        assert text == "what is fsgs"  # only its own replies, not the next message's
+        assert [r["text"] for r in replies] == ["FSGS is ...", "More: ..."]
+        assert replies[1]["buttons"] == [{"title": "Yes", "payload": "/affirm"}]
+        assert await store.recorded_replies("c", "fwd-9") is None
+        assert await store.recorded_replies("other", "fwd-1") is None
+        for n in range(tracker_store.REDELIVERY_LOOKBACK):
+            await turn(store, "c", message(f"later {n}", f"later-{n}"))
+        assert await store.recorded_replies("c", "fwd-2") is None  # only the latest few are searched
+        too_old = tracker_store.REDELIVERY_WINDOW_SECONDS + 60
+        await turn(store, "c", message("much earlier", "fwd-old", age=too_old))
+        assert await store.recorded_replies("c", "fwd-old") is None  # nor anything but the last minutes
+
+        # The first message of a session: the session start's disclaimer is part of its answer.
+        await turn(store, "d", [ActionExecuted("action_session_start"), BotUttered("Hi, I'm ..."),
+                                SessionStarted(), ActionExecuted("action_listen")])
+        await turn(store, "d", message("hello", "fwd-d"))
+        assert [r["text"] for r in (await store.recorded_replies("d", "fwd-d"))[1]] == [
+            "Hi, I'm ...", "FSGS is ...", "More: ..."]
+
+    asyncio.run(scenario())

@@ -173,6 +173,6 @@ def test_killing_a_replica_during_load_conversations_continue_on_the_other(ha):
 
     result = asyncio.run(scenario())
     assert not result.errors, result.report("kill")
-    # Messages and replies exact; one ticket per escalated conversation (a message in flight on the
-    # killed replica may be appended to it twice: see bench.load.audit).
-    assert audit(ha.settings, result, exact_appends=False) == []
+    # Messages, replies and ticket entries exact: a message that the killed replica had handled
+    # but not answered is answered from the record by the other (bot/redelivery.py).
+    assert audit(ha.settings, result) == []

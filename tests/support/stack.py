@@ -23,10 +23,11 @@ class RunningStack:
     variables: dict[str, str]
     stack: launcher.Stack
 
-    def rest(self, sender: str, text: str) -> list[str]:
+    def rest(self, sender: str, text: str, headers: dict[str, str] | None = None) -> list[str]:
         """Send one message over the REST channel; the texts the user got back."""
         response = requests.post(f"{self.settings.rasa_url}/webhooks/rest/webhook",
-                                 json={"sender": sender, "message": text}, timeout=60)
+                                 json={"sender": sender, "message": text}, headers=headers,
+                                 timeout=60)
         response.raise_for_status()
         return [m.get("text") or "" for m in response.json()]
 
