@@ -19,7 +19,8 @@ TRAINED := models/.trained
 SENTENCE_MODEL := build/sentence_model/.verified
 TRAIN_INPUTS := config.yml $(wildcard domain/*.yml domain/*/*.yml nlu_data/*.yml nlu_data/*/*.yml \
 	stories/*.yml) bot/nlp/components.py bot/nlp/tfidf_classifier.py bot/nlp/subanswers.py \
-	bot/nlp/sentence_featurizer.py $(SPACY_PIPELINE) $(SENTENCE_MODEL)
+	bot/nlp/sentence_featurizer.py bot/nlp/sklearn_component.py bot/nlp/subanswer_scoring.py \
+	$(SPACY_PIPELINE) $(SENTENCE_MODEL)
 
 .PHONY: lint help install widget browser spacy sentence-model train run shell test validate test-stories test-python bench-nlu \
 	bench-handoff clean nginx run-ha bench-load
