@@ -14,6 +14,7 @@ confidence at all, and the FallbackClassifier after this component answers "I di
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -48,10 +49,26 @@ RANKING_LENGTH = 10
 def knows_a_word(words: str, vocabulary: dict[str, int]) -> bool:
     """True when a content word of `words` (normalised, space-separated) is in the training
     vocabulary; function words ("the", "of") count only when the message has nothing else, so
-    "no" is known and "the flibber of quux" is not."""
+    "no" is known and "the flibber of quux" is not. Chat spellings of known words count too:
+    stretched letters ("hiii", "pleeease") and two words run together ("thankyou")."""
     tokens = [t for t in words.split() if any(c.isalpha() for c in t)]
     content = [t for t in tokens if t not in ENGLISH_STOP_WORDS] or tokens
-    return any(t in vocabulary for t in content)
+    return any(_known(t, vocabulary) for t in content)
+
+
+_STRETCHED = re.compile(r"(.)\1{2,}")
+_SHORTEST_PART = 2
+
+
+def _known(token: str, vocabulary: dict[str, int]) -> bool:
+    spellings = {token, _STRETCHED.sub(r"\1", token), _STRETCHED.sub(r"\1\1", token)}
+    return any(spelling in vocabulary or _two_known_words(spelling, vocabulary)
+               for spelling in spellings)
+
+
+def _two_known_words(token: str, vocabulary: dict[str, int]) -> bool:
+    return any(token[:cut] in vocabulary and token[cut:] in vocabulary
+               for cut in range(_SHORTEST_PART, len(token) - _SHORTEST_PART + 1))
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)

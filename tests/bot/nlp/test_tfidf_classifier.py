@@ -33,7 +33,8 @@ def test_without_a_spacy_doc_the_text_is_lower_cased():
     assert normalised_words(Message(data={TEXT: "What Is FSGS"})) == "what is fsgs"
 
 
-VOCABULARY = {"side": 0, "effect": 1, "no": 2, "medication tacrolimus": 3, "medication": 4}
+VOCABULARY = {"side": 0, "effect": 1, "no": 2, "medication tacrolimus": 3, "medication": 4,
+              "hi": 5, "thank": 6, "you": 7, "please": 8, "good": 9}
 
 
 @pytest.mark.parametrize("words, known", [
@@ -43,6 +44,13 @@ VOCABULARY = {"side": 0, "effect": 1, "no": 2, "medication tacrolimus": 3, "medi
     ("flibber jabber quux", False),
     ("12345 !!!", False),                  # nothing alphabetic
     ("", False),
+    ("hiii", True),                        # stretched letters
+    ("pleeease", True),
+    ("gooood", True),
+    ("thankyou", True),                    # two known words run together
+    ("sideeffect", True),
+    ("thankflibber", False),               # one known half is not enough
+    ("hiyo", False),
 ])
 def test_a_message_is_known_by_its_content_words(words, known):
     assert knows_a_word(words, VOCABULARY) is known
