@@ -26,7 +26,6 @@ from rasa_sdk import Tracker
 
 from actions import queue
 from actions.escalation import escalation_reason, request_id, triggering_message
-from actions.session import DISCLAIMER
 from bot.handoff.outbox import Outbox
 from bot.handoff.store import EscalationRequest, HandoffStore
 from bot.settings import Settings
@@ -161,8 +160,14 @@ def with_disclaimer(run: Callable[..., Any], disclaimer: Callable[[], str]) -> C
     return session_start
 
 
+# What the assistant is and is not, first in every conversation (session start).
+DISCLAIMER = (
+    "Hi, I'm the FSGS information assistant. I share general, sourced information about FSGS. "
+    "I am not a doctor and I can't advise on your own case: for that, I can pass your question to "
+    "the care team. If someone is very unwell right now, call {emergency_number}.")
+
+
 def disclaimer_text(settings: Settings) -> str:
-    """The disclaimer the action server's session start used to send (one text, in actions/)."""
     return DISCLAIMER.format(emergency_number=settings.emergency_number)
 
 

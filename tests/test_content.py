@@ -419,14 +419,11 @@ def test_aspirin_is_said_to_be_no_substitute_for_a_blood_thinner(curated):
                                    r"cannot|can't) replace", v.body, re.I) for v in clots)
 
 
-def test_a_disclaimer_exists(variations):
-    """The session-start disclaimer: a domain response, or the text the session action sends."""
-    disclaimers = [v.text for v in variations if v.response == "utter_disclaimer"]
-    if disclaimers:
-        text = disclaimers[0]
-    else:
-        from actions.session import DISCLAIMER as text
-    assert re.search(r"not a doctor", text, re.I) and re.search(r"emergency", text, re.I)
+def test_a_disclaimer_exists():
+    """The session-start disclaimer (sent by the Rasa process itself, bot/rasa_actions.py)."""
+    from bot.rasa_actions import DISCLAIMER
+
+    assert re.search(r"not a doctor", DISCLAIMER, re.I) and re.search(r"very unwell", DISCLAIMER, re.I)
 
 
 # --- `fsgs-bot content report` --------------------------------------------------------------------

@@ -21,6 +21,9 @@ TERMS_PATH = Path(__file__).with_name("terms.yml")
 DEFAULT_OUTPUT = PROJECT_ROOT / "build" / "spacy_pipeline"
 # Red flags are matched on lemmas ("coughed up blood" ~ "coughing up blood"); the rest on lower case.
 LEMMA_MATCHED_LABELS = {"red_flag"}
+# A phrase written "=is fitting" matches those exact words even in a lemma-matched label: the lemma
+# of "fitting" is "fit", and "his shoes don't fit" or "keep fit" are not seizures.
+EXACT_MARK = "="
 
 Terms = dict[str, dict[str, list[str]]]
 
@@ -40,10 +43,12 @@ def _blank_english() -> Language:
 def _patterns(nlp: Language, terms: Terms) -> list[dict]:
     patterns = []
     for label, entries in terms.items():
-        attribute = "LEMMA" if label in LEMMA_MATCHED_LABELS else "LOWER"
+        by_lemma = label in LEMMA_MATCHED_LABELS
         for canonical, phrases in entries.items():
-            for phrase in phrases:
-                tokens = nlp(str(phrase).lower())
+            for phrase in map(str, phrases):
+                exact = phrase.startswith(EXACT_MARK)
+                attribute = "LEMMA" if by_lemma and not exact else "LOWER"
+                tokens = nlp(phrase.removeprefix(EXACT_MARK).lower())
                 values = [t.lemma_ if attribute == "LEMMA" else t.lower_ for t in tokens]
                 patterns.append({"label": label, "id": canonical,
                                  "pattern": [{attribute: value} for value in values]})
