@@ -62,6 +62,7 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from rasa.shared.utils.common import all_subclasses
 
 from bot import rasa_patches
+from bot.statement_timeout import limit_statements
 from bot.tracker_snapshots import metadata, snapshot_table
 
 logger = logging.getLogger(__name__)
@@ -157,6 +158,7 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             raise ValueError(f"need 1 <= keep_turns < max_turns, got {keep_turns}, {max_turns}")
         if self.engine.dialect.name == "sqlite":
             self._pool_sqlite_connections()
+        limit_statements(self.engine)
         self.create_schema()
 
     def _pool_sqlite_connections(self) -> None:

@@ -45,6 +45,7 @@ from bot.handoff.models import (
     utcnow,
 )
 from bot.settings import get_settings
+from bot.statement_timeout import limit_statements
 
 MAX_TEXT_CHARS = 5000          # notes, staff messages; longer user messages are truncated
 MAX_CONTACT_CHARS = 500
@@ -223,7 +224,8 @@ def _engine_for(url: str) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         connect_args = {"connect_timeout": PG_CONNECT_TIMEOUT_S} if parsed.get_driver_name() == \
             "psycopg2" else {}
-        return create_engine(parsed, future=True, pool_pre_ping=True, connect_args=connect_args)
+        return limit_statements(create_engine(parsed, future=True, pool_pre_ping=True,
+                                              connect_args=connect_args))
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed, future=True, connect_args={
