@@ -152,7 +152,7 @@ def main() -> int:
         print(f"{'model':<22}{'acc':>9}{'macroF1':>9}{'escRec':>9}{'emerRec':>9}{'falseEsc':>9}"
               f"{'p50ms':>8}{'p95ms':>8}{'train':>9}")
         print(_row("project", project, project_seconds))
-        if default is not None and peer is not None:
+        if peer is not None:
             print(_row("rasa init default", default, peer[1]))
         print(_row("tfidf+logreg", tfidf, tfidf_seconds))
         margin = PEER_MARGIN[name]

@@ -209,17 +209,18 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             users = session.execute(
                 sa.select(event.id, event.data).where(*recent, event.type_name == UserUttered.type_name)
                 .order_by(event.id.desc()).limit(REDELIVERY_LOOKBACK)).all()
-            found = next((row for row in users if json.loads(row.data).get("message_id") == message_id),
-                         None)
+            found_id, found = next(((row.id, data) for row in users
+                                    if (data := json.loads(row.data)).get("message_id") == message_id),
+                                   (None, None))
             if found is None:
                 return None
-            before = (*recent, event.id < found.id)
+            before = (*recent, event.id < found_id)
             previous_user = session.execute(sa.select(sa.func.max(event.id)).where(
                 *before, event.type_name == UserUttered.type_name)).scalar() or 0
             session_start = session.execute(sa.select(sa.func.max(event.id)).where(
                 *before, event.type_name == ActionExecuted.type_name,
                 event.action_name == ACTION_SESSION_START_NAME)).scalar() or 0
-            first = session_start if session_start > previous_user else found.id
+            first = session_start if session_start > previous_user else found_id
             turn = session.execute(sa.select(event.type_name, event.data).where(
                 event.sender_id == sender_id, event.id >= first).order_by(event.id)).all()
         replies = []
@@ -230,7 +231,7 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             reply = event_from_dict(data) if row.type_name == BotUttered.type_name else None
             if isinstance(reply, BotUttered):
                 replies.append(reply.message())
-        return json.loads(found.data).get("text") or "", replies
+        return found.get("text") or "", replies
 
     def _load_window(self, sender_id: str) -> DialogueStateTracker | None:
         with self.session_scope() as session:

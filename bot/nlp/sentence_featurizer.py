@@ -22,7 +22,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlp.sentence_model import SentenceEncoder
+from bot.nlp.sentence_model import MAX_LENGTH, SentenceEncoder
 
 
 @lru_cache(maxsize=2)
@@ -42,7 +42,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {**DenseFeaturizer.get_default_config(), "model_path": "build/sentence_model",
-                "max_length": 128, "batch_size": 64}
+                "max_length": MAX_LENGTH, "batch_size": 64}
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:

@@ -38,6 +38,7 @@ MODEL_FILES_SHA256 = {
     "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
 }
 EMBEDDING_DIMENSION = 384
+MAX_LENGTH = 128  # wordpieces read per text (longer ones are truncated)
 ONNX_FILE = "model.onnx"
 ONNX_OPSET = 17
 # The export must reproduce TensorFlow's vectors on these (short, long, odd) to this tolerance.
@@ -117,13 +118,12 @@ def export_onnx(model_dir: Path) -> Path:
     path = model_dir / ONNX_FILE
     tf2onnx.convert.from_function(token_vectors, input_signature=signature, opset=ONNX_OPSET,
                                   output_path=str(path))
-    tokenizer, session = _tokenizer(model_dir, 128), _session(path)
+    tokenizer, session = _tokenizer(model_dir, MAX_LENGTH), _session(path)
     for probe in EXPORT_PROBES:
         ids = np.asarray([tokenizer.encode(probe).ids], dtype=np.int32)
         mask = np.ones_like(ids)
         expected = token_vectors(ids, mask).numpy()
-        difference = float(np.abs(session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-                                  - expected).max())
+        difference = float(np.abs(_wordpiece_vectors(session, ids, mask) - expected).max())
         if difference > EXPORT_TOLERANCE:
             path.unlink()
             raise ValueError(f"the ONNX export differs from TensorFlow by {difference:.2e} on {probe!r}")
@@ -140,19 +140,20 @@ def _session(path: Path) -> Any:
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-class SentenceEncoder:
-    """Token and mean-pooled sentence vectors from a verified model folder (with its export)."""
+def _wordpiece_vectors(session: Any, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
 
-    def __init__(self, model_dir: Path, max_length: int = 128) -> None:
+
+class SentenceEncoder:
+    """Mean-pooled sentence vectors from a verified model folder (with its export)."""
+
+    def __init__(self, model_dir: Path, max_length: int = MAX_LENGTH) -> None:
         model_dir = Path(model_dir)
         verify(model_dir)
         if not (model_dir / ONNX_FILE).is_file():
             raise ValueError(f"no {ONNX_FILE} in {model_dir}: run `make sentence-model`")
         self._tokenizer = _tokenizer(model_dir, max_length)
         self._session = _session(model_dir / ONNX_FILE)
-
-    def _token_vectors(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> list[np.ndarray]:
         """For each text, the L2-normalised mean of its wordpiece vectors. Texts are batched by
@@ -169,7 +170,7 @@ class SentenceEncoder:
                 length = len(encodings[i].ids)
                 ids[row, :length] = encodings[i].ids
                 mask[row, :length] = 1
-            vectors = self._token_vectors(ids, mask)
+            vectors = _wordpiece_vectors(self._session, ids, mask)
             for row, i in enumerate(batch):
                 pooled = vectors[row, :len(encodings[i].ids)].mean(axis=0)
                 pooled /= max(float(np.linalg.norm(pooled)), 1e-12)
