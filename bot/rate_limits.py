@@ -29,17 +29,22 @@ logger = logging.getLogger(__name__)
 MAX_MEMORY_KEYS = 100_000  # idle keys are dropped beyond this (a flood of one-message senders)
 POOL_CONNECTIONS, POOL_WAIT_SECONDS = 16, 5
 
-# KEYS[1]: the window; ARGV: now, window seconds, limit, token. Returns {allowed, retry_after}.
-# Scores are client clocks (the replicas share a machine or NTP); floats travel as strings.
+# KEYS[1]: the window; ARGV: window seconds, limit, token. Returns {allowed, retry_after}.
+# Scores are the Redis server's clock, read as the script runs: one clock for every replica, in
+# the order the hits are applied (a client's clock read before its request travelled could be
+# older than a hit already recorded, and its retry_after then longer than the window).
+# Floats travel as strings.
 _HIT_SCRIPT = """
-local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local window, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local count = redis.call('ZCARD', KEYS[1])
 if count >= limit then
   local freeing = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
   return {0, tostring(tonumber(freeing[2]) + window - now)}
 end
-redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))
 return {1, '0'}
 """
@@ -141,7 +146,7 @@ class RedisWindows:
         token = _new_token()
         try:
             allowed, retry_after = await self._script(
-                keys=[self._name(key)], args=[repr(time.time()), repr(self.window), limit, token])
+                keys=[self._name(key)], args=[repr(self.window), limit, token])
         except (RedisError, OSError) as exc:
             self._unreachable(exc)
             return await self.fallback.hit(key, limit)

@@ -106,6 +106,29 @@ def test_parallel_hits_on_two_processes_windows_in_redis_pass_exactly_the_limit(
 
 
 @pytest.mark.redis
+def test_a_hit_sent_before_one_already_recorded_never_waits_longer_than_the_window(monkeypatch):
+    """Two replicas' hits reach Redis in any order; the window is timed by Redis's own clock, so
+    a caller whose clock reads earlier than the recorded hit (what the parallel test above saw
+    once: retry_after 60.009 s) still gets at most the window."""
+    import bot.rate_limits
+
+    async def scenario():
+        windows = redis_windows()
+        await windows.hit("k", 1)
+        real = bot.rate_limits.time.time
+        monkeypatch.setattr(bot.rate_limits.time, "time", lambda: real() - 5)
+        refused = await windows.hit("k", 1)
+        monkeypatch.undo()
+        await windows.clear("k")
+        await windows.close()
+        return refused
+
+    refused = asyncio.run(scenario())
+    assert not refused.allowed
+    assert 0 < refused.retry_after <= 60
+
+
+@pytest.mark.redis
 def test_redis_release_and_clear_are_shared():
     async def scenario():
         prefix = f"test{uuid.uuid4().hex[:12]}"
