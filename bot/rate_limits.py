@@ -28,6 +28,7 @@ from bot.settings import Settings
 logger = logging.getLogger(__name__)
 MAX_MEMORY_KEYS = 100_000  # idle keys are dropped beyond this (a flood of one-message senders)
 POOL_CONNECTIONS, POOL_WAIT_SECONDS = 16, 5
+REDIS_TIMEOUT_SECONDS = 1.0  # a Redis that does not answer in this long counts as unreachable
 
 # KEYS[1]: the window; ARGV: window seconds, limit, token. Returns {allowed, retry_after}.
 # Scores are the Redis server's clock, read as the script runs: one clock for every replica, in
@@ -112,14 +113,15 @@ class MemoryWindows:
 class RedisWindows:
     """Sliding windows in Redis sorted sets shared by every process, with a per-process fallback."""
 
-    def __init__(self, url: str, prefix: str, window: float):
+    def __init__(self, url: str, prefix: str, window: float,
+                 timeout: float = REDIS_TIMEOUT_SECONDS):
         from redis import asyncio as aioredis
 
         # A bounded pool: a burst of requests waits for a connection instead of opening hundreds
         # (which time out on a busy machine and would fall back to per-process counts).
         pool: Any = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=POOL_CONNECTIONS, timeout=POOL_WAIT_SECONDS, socket_timeout=1,
-            socket_connect_timeout=1)
+            url, max_connections=POOL_CONNECTIONS, timeout=POOL_WAIT_SECONDS, socket_timeout=timeout,
+            socket_connect_timeout=timeout)
         self.redis = aioredis.Redis(connection_pool=pool)
         self.prefix, self.window = prefix, window
         self._script = self.redis.register_script(_HIT_SCRIPT)

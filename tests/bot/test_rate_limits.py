@@ -22,8 +22,15 @@ class Clock:
         return self.now
 
 
+# These tests check what Redis records, not how fast it answers: on a loaded 2-core machine the
+# event loop can stall past the production 1 s timeout, and a timed-out hit falls back to the
+# per-process count (15 of 300 parallel hits passed once, 5 per process plus Redis's 5).
+PATIENT_TIMEOUT_SECONDS = 30.0
+
+
 def redis_windows(window: float = 60.0, prefix: str = "") -> RedisWindows:
-    return RedisWindows(REDIS_URL, prefix or f"test{uuid.uuid4().hex[:12]}", window)
+    return RedisWindows(REDIS_URL, prefix or f"test{uuid.uuid4().hex[:12]}", window,
+                        timeout=PATIENT_TIMEOUT_SECONDS)
 
 
 async def parallel_hits(windows, key: str, limit: int, count: int):
