@@ -21,13 +21,20 @@ from actions import queue
 from actions.contact import FORM, is_exit_phrase, reset_contact_slots
 from actions.queue import Handoff, UsesHandoff
 from bot.handoff.store import EscalationRequest, HandoffError, TicketView
-from bot.intents import EMERGENCY_INTENT, ESCALATION_INTENTS, FALLBACK_INTENT, REPEATED_FALLBACK_REASON
+from bot.intents import (
+    EMERGENCY_INTENT,
+    ESCALATION_INTENTS,
+    FALLBACK_INTENT,
+    PERSONAL_ADVICE_INTENT,
+    REPEATED_FALLBACK_REASON,
+    REQUEST_HUMAN_INTENT,
+)
 
 logger = logging.getLogger(__name__)
 
 OPENING = {
-    "personal_advice": "I can't advise on your own case, so I've passed your question to the care team.",
-    "request_human": "I've asked the care team to get in touch with you.",
+    PERSONAL_ADVICE_INTENT: "I can't advise on your own case, so I've passed your question to the care team.",
+    REQUEST_HUMAN_INTENT: "I've asked the care team to get in touch with you.",
     REPEATED_FALLBACK_REASON: "I've passed your question to the care team.",
 }
 APPENDED = "I've added this to your open request, so the care team will see it too."

@@ -12,13 +12,12 @@ INFORMATIONAL_INTENTS = (
     "proteinuria_nephrotic", "new_treatments",
 )
 CONVERSATION_INTENTS = ("greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "out_of_scope")
-EMERGENCY_INTENT = "emergency"
-PERSONAL_ADVICE_INTENT = "personal_advice"
-REQUEST_HUMAN_INTENT = "request_human"
+# The intents that hand a conversation to the care team.
+ESCALATION_INTENTS = ("personal_advice", "request_human", "emergency")
+PERSONAL_ADVICE_INTENT, REQUEST_HUMAN_INTENT, EMERGENCY_INTENT = ESCALATION_INTENTS
 # What the chat widget's always-visible "Talk to a person" button sends: the one typed payload
 # besides the domain's own buttons that may skip NLU (bot.channels.payloads).
 HUMAN_REQUEST_PAYLOAD = f"/{REQUEST_HUMAN_INTENT}"
-ESCALATION_INTENTS = (PERSONAL_ADVICE_INTENT, REQUEST_HUMAN_INTENT, EMERGENCY_INTENT)
 FALLBACK_INTENT = "nlu_fallback"
 # Why a ticket was opened: an escalation intent, or two misunderstandings and an accepted offer.
 REPEATED_FALLBACK_REASON = "repeated_fallback"

@@ -11,13 +11,20 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sanic import Request, response
 
+from bot.intents import (
+    EMERGENCY_INTENT,
+    PERSONAL_ADVICE_INTENT,
+    REPEATED_FALLBACK_REASON,
+    REQUEST_HUMAN_INTENT,
+)
+
 TEMPLATES = Path(__file__).parent / "templates"
 
 REASON_LABELS = {
-    "personal_advice": "Personal advice",
-    "request_human": "Asked for a person",
-    "emergency": "Possible emergency",
-    "repeated_fallback": "Bot did not understand",
+    PERSONAL_ADVICE_INTENT: "Personal advice",
+    REQUEST_HUMAN_INTENT: "Asked for a person",
+    EMERGENCY_INTENT: "Possible emergency",
+    REPEATED_FALLBACK_REASON: "Bot did not understand",
 }
 
 
