@@ -8,6 +8,7 @@ encoded in length-sorted batches; a parse encodes its one message through the sa
 """
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,9 @@ from bot.nlp.sentence_model import MAX_LENGTH, SentenceEncoder
 
 
 @lru_cache(maxsize=2)
-def _encoder(model_path: str, max_length: int) -> SentenceEncoder:
-    """One encoder per process and model: loading it takes about a second."""
-    return SentenceEncoder(Path(model_path), max_length=max_length)
+def _encoder(model_path: str, max_length: int, threads: int = 1) -> SentenceEncoder:
+    """One encoder per process, model and thread count: loading it takes about a second."""
+    return SentenceEncoder(Path(model_path), max_length=max_length, threads=threads)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
@@ -59,18 +60,21 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         return cls({**cls.get_default_config(), **config}, execution_context.node_name)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        self._featurize([m for m in training_data.training_examples if m.get(TEXT)])
+        """Training encodes every example, so it uses every core (a parse uses one)."""
+        encoder = _encoder(str(self._config["model_path"]), int(self._config["max_length"]),
+                           os.cpu_count() or 1)
+        self._featurize([m for m in training_data.training_examples if m.get(TEXT)], encoder)
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Every message gets features, an empty one too, so no classifier meets a gap."""
-        self._featurize([m for m in messages if m.get(TEXT) is not None])
+        self._featurize([m for m in messages if m.get(TEXT) is not None], self._encoder)
         return messages
 
-    def _featurize(self, messages: list[Message]) -> None:
+    def _featurize(self, messages: list[Message], encoder: SentenceEncoder) -> None:
         if not messages:
             return
-        encoded = self._encoder.encode([m.get(TEXT) for m in messages],
-                                       batch_size=int(self._config["batch_size"]))
+        encoded = encoder.encode([m.get(TEXT) for m in messages],
+                                 batch_size=int(self._config["batch_size"]))
         for message, sentence in zip(messages, encoded, strict=True):
             self.add_features_to_message(None, sentence[np.newaxis, :].astype(np.float32), TEXT, message)

@@ -130,12 +130,13 @@ def export_onnx(model_dir: Path) -> Path:
     return path
 
 
-def _session(path: Path) -> Any:
+def _session(path: Path, threads: int = 1) -> Any:
+    """One thread by default: a server runs many parses at once, and each Rasa process has its
+    own session. Training, which encodes thousands of examples and nothing else, uses more."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    # One thread: a server runs many parses at once, and each Rasa process has its own session.
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
@@ -147,13 +148,13 @@ def _wordpiece_vectors(session: Any, ids: np.ndarray, mask: np.ndarray) -> np.nd
 class SentenceEncoder:
     """Mean-pooled sentence vectors from a verified model folder (with its export)."""
 
-    def __init__(self, model_dir: Path, max_length: int = MAX_LENGTH) -> None:
+    def __init__(self, model_dir: Path, max_length: int = MAX_LENGTH, threads: int = 1) -> None:
         model_dir = Path(model_dir)
         verify(model_dir)
         if not (model_dir / ONNX_FILE).is_file():
             raise ValueError(f"no {ONNX_FILE} in {model_dir}: run `make sentence-model`")
         self._tokenizer = _tokenizer(model_dir, max_length)
-        self._session = _session(model_dir / ONNX_FILE)
+        self._session = _session(model_dir / ONNX_FILE, threads)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> list[np.ndarray]:
         """For each text, the L2-normalised mean of its wordpiece vectors. Texts are batched by
