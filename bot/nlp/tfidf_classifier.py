@@ -42,7 +42,6 @@ from bot.nlp.sklearn_component import (
     raw_text,
     sentence_vector,
 )
-from bot.nlp.subanswers import example_sub_answer
 
 RANKING_LENGTH = 10
 
@@ -84,11 +83,7 @@ class TfidfIntentClassifier(PersistedModelComponent, IntentClassifier):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        # A sub-answer's training phrasings (about 45 each, 8,000 in all) count half: at full
-        # weight they outvote the topics' general examples and pulled topic boundaries toward
-        # where the sub-answers happen to live (clean holdout 0.945 -> 0.930; 0.945 again at 0.5).
-        return {"C": 20.0, "char_min_ngram": 2, "char_max_ngram": 5, "dense_weight": 1.0,
-                "sub_answer_example_weight": 0.5}
+        return {"C": 20.0, "char_min_ngram": 2, "char_max_ngram": 5, "dense_weight": 1.0}
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [m for m in training_data.intent_examples if m.get(INTENT) and m.get(TEXT)]
@@ -96,10 +91,8 @@ class TfidfIntentClassifier(PersistedModelComponent, IntentClassifier):
         features = hstack([words.fit_transform([normalised_words(m) for m in examples]),
                            chars.fit_transform([raw_text(m) for m in examples]),
                            self._dense(examples, training=True)]).tocsr()
-        weights = [self._config["sub_answer_example_weight"] if example_sub_answer(m) else 1.0
-                   for m in examples]
         classifier = LogisticRegression(C=self._config["C"], max_iter=5000)
-        classifier.fit(features, [m.get(INTENT) for m in examples], sample_weight=weights)
+        classifier.fit(features, [m.get(INTENT) for m in examples])
         self._model = {"words": words, "chars": chars, "classifier": classifier}
         self._persist()
         return self._resource
