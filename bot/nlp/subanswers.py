@@ -191,13 +191,14 @@ class SubAnswerSelector(PersistedModelComponent, EntityExtractorMixin):
                                  "classifiers": {}}
         features = self._features(model, examples)
         gold, candidates, confidences, topics = [], [], [], []
+        per_topic = {topic: ([r[0] for r in rows], [r[1] for r in rows])
+                     for topic, rows in labelled.items()}
         # Topics are independent: fitted side by side, one process per core.
         fitted = Parallel(n_jobs=os.cpu_count() or 1)(
-            delayed(_fit_topic)(features[[r[0] for r in rows]], [r[1] for r in rows], self._config)
-            for rows in labelled.values())
-        for (topic, rows), (classifier, classes, probabilities) in zip(labelled.items(), fitted,
-                                                                       strict=True):
-            labels = [r[1] for r in rows]
+            delayed(_fit_topic)(features[indices], labels, self._config)
+            for indices, labels in per_topic.values())
+        for (topic, (_, labels)), (classifier, classes, probabilities) in zip(
+                per_topic.items(), fitted, strict=True):
             model["classifiers"][topic] = classifier
             best = probabilities.argmax(axis=1)
             gold += labels
