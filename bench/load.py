@@ -88,6 +88,7 @@ class UserLog:
     received: list[str] = field(default_factory=list)   # reply texts, in order
     latencies: list[float] = field(default_factory=list)
     errors: Counter = field(default_factory=Counter)
+    finished: float = 0.0                               # monotonic time of its last answer
 
 
 @dataclass
@@ -124,6 +125,12 @@ class LoadResult:
                 + (f"; {silent} socket.io message(s) without a reply" if silent else ""))
 
 
+def last_answer(logs: list[UserLog]) -> float:
+    """When the run's last answer came: the end of the timed run (what users do after it, such as
+    waiting for stragglers, is not load on the server)."""
+    return max(log.finished for log in logs) or time.monotonic()
+
+
 async def rest_user(session: aiohttp.ClientSession, url: str, log: UserLog, texts: list[str]) -> None:
     for text in texts:
         started = time.monotonic()
@@ -140,15 +147,26 @@ async def rest_user(session: aiohttp.ClientSession, url: str, log: UserLog, text
         log.latencies.append(time.monotonic() - started)
         log.sent.append(text)
         log.received += [r.get("text") or "" for r in replies]
+        log.finished = time.monotonic()
 
 
-async def socketio_user(url: str, log: UserLog, texts: list[str], quiet: float = 1.0,
-                        reply_timeout: float = 60.0) -> None:
-    """Send, time the first reply, collect the rest until `quiet` seconds pass without one."""
+async def socketio_user(url: str, log: UserLog, texts: list[str], reply_timeout: float = 60.0,
+                        reply_lag: float = 5.0) -> None:
+    """Send each message asking for an acknowledgement and write the next one once it comes:
+    python-socketio acknowledges when the message handler returns, that is when the turn is
+    processed and its replies emitted (the end of turn a REST response marks). Replies are
+    collected as they arrive, in order. Through the Redis client manager (HA) a reply can arrive
+    just after its ack: a turn whose reply has not come `reply_lag` seconds after the ack is
+    unanswered, and after the last message the user waits `reply_lag` for stragglers, outside the
+    timed run (`log.finished`)."""
     client = socketio.AsyncClient(reconnection=False)
-    inbox: asyncio.Queue = asyncio.Queue()
-    confirmed = asyncio.Event()
-    client.on("bot_uttered", lambda data: inbox.put_nowait(data))
+    confirmed, replied = asyncio.Event(), asyncio.Event()
+
+    def on_reply(data: dict) -> None:
+        log.received.append(data.get("text") or "")
+        replied.set()
+
+    client.on("bot_uttered", on_reply)
     client.on("session_confirm", lambda *_: confirmed.set())
     try:
         await client.connect(url, transports=["websocket"], wait_timeout=60)  # busy servers
@@ -156,25 +174,18 @@ async def socketio_user(url: str, log: UserLog, texts: list[str], quiet: float =
         await asyncio.wait_for(confirmed.wait(), 60)
         for text in texts:
             started = time.monotonic()
-            await client.emit("user_uttered", {"message": text, "session_id": log.conversation_id})
+            replied.clear()
             log.sent.append(text)
             try:
-                first = await asyncio.wait_for(inbox.get(), reply_timeout)
-            except asyncio.TimeoutError:
+                await client.call("user_uttered", {"message": text, "session_id": log.conversation_id},
+                                  timeout=reply_timeout)
+                await asyncio.wait_for(replied.wait(), reply_lag)
+            except (socketio.exceptions.TimeoutError, asyncio.TimeoutError):
                 log.unanswered += 1  # the audit tells a lost reply from a silent bot
                 continue
             log.latencies.append(time.monotonic() - started)
-            log.received.append(first.get("text") or "")
-            while True:
-                try:
-                    log.received.append((await asyncio.wait_for(inbox.get(), quiet)).get("text") or "")
-                except asyncio.TimeoutError:
-                    break
-        while True:  # stragglers of the last turn
-            try:
-                log.received.append((await asyncio.wait_for(inbox.get(), 3 * quiet)).get("text") or "")
-            except asyncio.TimeoutError:
-                break
+            log.finished = time.monotonic()
+        await asyncio.sleep(reply_lag)
     except (socketio.exceptions.SocketIOError, asyncio.TimeoutError) as exc:
         log.errors[type(exc).__name__] += 1  # e.g. the server dropped the socket
     finally:
@@ -196,7 +207,7 @@ async def run_load(url: str, users: int, messages: int, socketio_share: float = 
         await asyncio.gather(*(
             socketio_user(url, log, script(rng, pools, messages)) if log.channel == "socketio"
             else rest_user(session, url, log, script(rng, pools, messages)) for log in logs))
-        return LoadResult(logs, time.monotonic() - started)
+        return LoadResult(logs, last_answer(logs) - started)
 
 
 async def run_parse(url: str, token: str, users: int, messages: int, seed: int = 1) -> LoadResult:
@@ -215,12 +226,13 @@ async def run_parse(url: str, token: str, users: int, messages: int, seed: int =
                     log.errors[f"http {response.status}"] += 1
                     continue
             log.latencies.append(time.monotonic() - started)
+            log.finished = time.monotonic()
 
     timeout = aiohttp.ClientTimeout(total=180)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0)) as session:
         started = time.monotonic()
         await asyncio.gather(*(parse_user(session, log) for log in logs))
-        return LoadResult(logs, time.monotonic() - started)
+        return LoadResult(logs, last_answer(logs) - started)
 
 
 async def run_growth(url: str, messages: int = 400, block: int = 20,
