@@ -8,6 +8,15 @@ featurizer left on the message (bot/nlp/sentence_featurizer.py) joins the n-gram
 weight: it carries meaning that no n-gram shares ("the infusion" ~ rituximab, "hormone therapy" ~
 steroids; +2-3 points on realistic patient messages).
 
+Specific questions sit near the boundaries between topics ("side effects of dapagliflozin":
+side effects or kidney protection?). With `topic_rerank_weight` > 0 a second logistic regression,
+on the embedding alone and with each sub-answer as a class of its own (a topic's general examples
+keep the topic), re-ranks the topics: its probabilities summed per topic are averaged with the main
+model's. It only moves probability between informational topics, and only when the main model's
+best intent is one, so no escalation, chitchat or fallback decision can change (on the held-out
+sub-answer questions: right topic 0.883 -> 0.904; realistic messages 0.948 -> 0.955, bench figures
+in the README).
+
 The embedding places any text near some topic, nonsense included ("flibber jabber quux" landed on
 side effects at 0.5). A message in which no word is one the training data used therefore gets no
 confidence at all, and the FallbackClassifier after this component answers "I didn't understand".
@@ -18,6 +27,7 @@ import re
 from typing import Any
 
 import numpy as np
+from joblib import Parallel, delayed
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.nlu.classifiers.classifier import IntentClassifier
@@ -35,6 +45,7 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.linear_model import LogisticRegression
 
+from bot.intents import INFORMATIONAL_INTENTS
 from bot.nlp.sklearn_component import (
     PersistedModelComponent,
     ngram_vectorizers,
@@ -42,6 +53,7 @@ from bot.nlp.sklearn_component import (
     raw_text,
     sentence_vector,
 )
+from bot.nlp.subanswers import example_sub_answer, topic_of
 
 RANKING_LENGTH = 10
 
@@ -66,6 +78,37 @@ def _known(token: str, vocabulary: dict[str, int]) -> bool:
                for spelling in spellings)
 
 
+def rerank_topics(probabilities: np.ndarray, classes: list[str], finer: np.ndarray,
+                  weight: float) -> np.ndarray:
+    """`probabilities` (rows over `classes`) with the informational topics' share re-weighted:
+    where a row's best class is an informational topic, that share keeps its total but is split as
+    (1 - weight) x the main model's split + weight x `finer`'s (per-topic probabilities of the
+    finer model, same columns). Other rows, and every other class's probability, stay as they are."""
+    topics = np.array([c in INFORMATIONAL_INTENTS for c in classes])
+    result = probabilities.copy()
+    for row, finer_row in zip(result, finer, strict=True):
+        share, finer_share = row[topics].sum(), finer_row[topics].sum()
+        if not topics[int(np.argmax(row))] or share <= 0 or finer_share <= 0:
+            continue
+        row[topics] = share * ((1 - weight) * row[topics] / share
+                               + weight * finer_row[topics] / finer_share)
+    return result
+
+
+def _fit(features: Any, labels: list[str], C: float) -> LogisticRegression:
+    return LogisticRegression(C=C, max_iter=5000).fit(features, labels)
+
+
+def _summed_per_intent(finer: LogisticRegression, dense: np.ndarray, classes: list[str]
+                       ) -> np.ndarray:
+    """The finer model's probabilities summed per intent ("side_effects.flu_vaccine" counts for
+    "side_effects"), in `classes` order."""
+    to_intent = np.zeros((len(finer.classes_), len(classes)))
+    for row, label in enumerate(finer.classes_):
+        to_intent[row, classes.index(topic_of(label))] = 1.0
+    return finer.predict_proba(dense) @ to_intent
+
+
 def _two_known_words(token: str, vocabulary: dict[str, int]) -> bool:
     return any(token[:cut] in vocabulary and token[cut:] in vocabulary
                for cut in range(_SHORTEST_PART, len(token) - _SHORTEST_PART + 1))
@@ -83,17 +126,23 @@ class TfidfIntentClassifier(PersistedModelComponent, IntentClassifier):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {"C": 20.0, "char_min_ngram": 2, "char_max_ngram": 5, "dense_weight": 1.0}
+        return {"C": 20.0, "char_min_ngram": 2, "char_max_ngram": 5, "dense_weight": 1.0,
+                "topic_rerank_weight": 0.5}
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [m for m in training_data.intent_examples if m.get(INTENT) and m.get(TEXT)]
         words, chars = ngram_vectorizers(self._config)
+        dense = self._dense(examples, training=True)
         features = hstack([words.fit_transform([normalised_words(m) for m in examples]),
-                           chars.fit_transform([raw_text(m) for m in examples]),
-                           self._dense(examples, training=True)]).tocsr()
-        classifier = LogisticRegression(C=self._config["C"], max_iter=5000)
-        classifier.fit(features, [m.get(INTENT) for m in examples])
-        self._model = {"words": words, "chars": chars, "classifier": classifier}
+                           chars.fit_transform([raw_text(m) for m in examples]), dense]).tocsr()
+        jobs = [(features, [m.get(INTENT) for m in examples])]
+        if self._reranks():
+            # The finer classes: a sub-answer's examples are its own class, the rest their intent.
+            jobs.append((dense.toarray(), [example_sub_answer(m) or m.get(INTENT) for m in examples]))
+        # Independent fits, side by side (one process per core).
+        fitted = Parallel(n_jobs=len(jobs))(delayed(_fit)(x, y, self._config["C"]) for x, y in jobs)
+        self._model = {"words": words, "chars": chars, "classifier": fitted[0],
+                       "finer": fitted[1] if len(fitted) > 1 else None}
         self._persist()
         return self._resource
 
@@ -101,13 +150,19 @@ class TfidfIntentClassifier(PersistedModelComponent, IntentClassifier):
         if self._model is None or not messages:
             return messages
         words = [normalised_words(m) for m in messages]
+        dense = self._dense(messages, training=False)
         features = hstack([
             self._model["words"].transform(words),
             self._model["chars"].transform([raw_text(m) for m in messages]),
-            self._dense(messages, training=False),
+            dense,
         ]).tocsr()
         classes = list(self._model["classifier"].classes_)
         probabilities = self._model["classifier"].predict_proba(features)
+        finer = self._model.get("finer")
+        if finer is not None:
+            probabilities = rerank_topics(probabilities, classes,
+                                          _summed_per_intent(finer, dense.toarray(), classes),
+                                          float(self._config["topic_rerank_weight"]))
         vocabulary = self._model["words"].vocabulary_
         for message, text, own in zip(messages, words, probabilities, strict=True):
             confidences = own if knows_a_word(text, vocabulary) else np.zeros_like(own)
@@ -117,6 +172,9 @@ class TfidfIntentClassifier(PersistedModelComponent, IntentClassifier):
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages
+
+    def _reranks(self) -> bool:
+        return float(self._config["topic_rerank_weight"]) > 0 and float(self._config["dense_weight"]) > 0
 
     def _dense(self, messages: list[Message], training: bool) -> csr_matrix:
         """The messages' dense sentence features times `dense_weight` (no columns when 0). A
