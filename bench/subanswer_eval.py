@@ -6,7 +6,7 @@ one), overall and per topic, and the threshold the SubAnswerSelector uses. The t
 when the model is trained, by cross-validation on the TRAINING questions only (never on this
 held-out set); its cross-validated figures are printed too. Uses the newest models/*.tar.gz.
 
-    .venv/bin/python bench/subanswer_eval.py [--errors]
+    .venv/bin/python bench/subanswer_eval.py [--errors] [--questions FOLDER]
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot.content import SUB_ANSWER_HOLDOUT_DIR
 from bot.model_files import newest_model
 from bot.nlp.subanswer_scoring import TARGETS, Scores, load_questions, score, threshold_in
 from bot.settings import PROJECT_ROOT
@@ -48,6 +49,9 @@ def _row(name: str, scores: Scores) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--errors", action="store_true", help="list every question not answered right")
+    parser.add_argument("--questions", type=Path, default=SUB_ANSWER_HOLDOUT_DIR,
+                        help="a folder of Rasa NLU files with sub_answer metadata (default: the "
+                             "held-out questions)")
     args = parser.parse_args()
 
     model_path = newest_model()
@@ -66,14 +70,14 @@ def main() -> int:
         parsed[text] = loop.run_until_complete(agent.parse_message(text))
         return parsed[text]
 
-    questions = load_questions()
+    questions = load_questions(args.questions)
     started = time.perf_counter()
     scores = score(questions, parse)
     seconds = time.perf_counter() - started
     thresholds = {t for t in (threshold_in(p) for p in parsed.values()) if t is not None}
     general = sum(1 for q in questions if not q.gold)
 
-    print(f"\nSub-answers on the held-out questions (tests/data/subanswers, {len(questions)} questions, "
+    print(f"\nSub-answers on {args.questions} ({len(questions)} questions, "
           f"{len(questions) - general} specific, {general} general); model {model_path.name}")
     print(f"{'topic':<24}{'n':>6}{'accuracy':>10}{'wrong':>10}")
     for topic, topic_scores in scores.per_topic().items():
@@ -93,7 +97,8 @@ def main() -> int:
               f"only, never on this held-out set). Cross-validated: specific accuracy "
               f"{cv['specific_accuracy']:.3f} and wrong rate {cv['wrong_rate']:.3f} on "
               f"{cv['specific_examples']} specific questions; {cv['general_given_sub_answer']:.3f} of "
-              f"{cv['general_examples']} general training examples got a sub-answer")
+              f"{cv['general_examples']} general training examples got a sub-answer; wrong rate "
+              f"over all {cv.get('wrong_rate_all', float('nan')):.3f}")
     elif thresholds:
         print(f"threshold {sorted(thresholds)}")
     failed = scores.failed_targets()

@@ -9,9 +9,9 @@ own-case and red-flag layers, and adds a `sub_answer` entity only when the final
 informational topic and the best class is a sub-answer of that topic whose probability clears the
 threshold (times the intent's confidence, so a doubtful topic is never answered specifically).
 The threshold is chosen at training time by cross-validation on the training data
-(never on the held-out set): the most accurate one whose cross-validated rate of wrong answers on
-the specific training questions stays within `max_wrong_rate`. Nothing is added otherwise, and the
-topic's general answer goes out (the domain's conditional response variations do the rest).
+(never on the held-out set): the most accurate one whose cross-validated rate of wrong answers over
+all the training questions (general ones included) stays within `max_wrong_rate`. Nothing is added
+otherwise, and the topic's general answer goes out (the domain's conditional response variations do the rest).
 
 Features: the TF-IDF word (lemma, canonical entity ids) and character n-grams of
 `bot.nlp.tfidf_classifier`, plus the dense sentence features of an earlier featurizer when the
@@ -211,11 +211,12 @@ class SubAnswerSelector(PersistedModelComponent, EntityExtractorMixin):
 
     def _measure(self, gold: list[str], candidates: list[str], confidences: list[float],
                  topics: list[str]) -> tuple[float, dict[str, Any]]:
-        """Chooses the threshold on the out-of-fold predictions of the SPECIFIC training questions:
-        the topics' general examples were written before the sub-answers and many of them ask a
-        specific thing a sub-answer answers well, so counting a sub-answer for them as wrong would
-        overstate the risk. How often they get one is reported (`general_given_sub_answer`); the
-        held-out general questions, which are truly general, measure that risk in the benchmark."""
+        """Chooses the threshold on the out-of-fold predictions of every training question, the
+        topics' general examples included: a sub-answer given to one of them counts as wrong. (The
+        general examples were written before the sub-answers; those that ask exactly what one
+        sub-answer answers were reviewed and moved to it, so the rest are truly general, and with
+        them the cross-validated wrong rate tracks the held-out one: 0.033 / 0.031 at 0.60,
+        0.028 / 0.023 at 0.65. Counting the specific questions alone had said 0.015 at 0.60.)"""
         max_wrong = self._config["max_wrong_rate"]
         specific = [i for i, g in enumerate(gold) if g != GENERAL]
         general = [i for i, g in enumerate(gold) if g == GENERAL]
@@ -223,7 +224,7 @@ class SubAnswerSelector(PersistedModelComponent, EntityExtractorMixin):
         def pick(rows: list[int]) -> tuple[list[str], list[str], list[float]]:
             return [gold[i] for i in rows], [candidates[i] for i in rows], [confidences[i] for i in rows]
 
-        chosen, _, _ = choose_threshold(*pick(specific), max_wrong)
+        chosen, _, _ = choose_threshold(gold, candidates, confidences, max_wrong)
         if self._config["threshold"] is not None:
             chosen = float(self._config["threshold"])
 
@@ -232,9 +233,11 @@ class SubAnswerSelector(PersistedModelComponent, EntityExtractorMixin):
             general_rows = pick([i for i in rows if i in general_set])
             _, specific_accuracy, wrong = _score_at(*specific_rows, threshold=chosen)
             _, general_accuracy, _ = _score_at(*general_rows, threshold=chosen)
+            _, _, wrong_over_all = _score_at(*pick(rows), threshold=chosen)
             return {"specific_examples": sum(1 for i in rows if i in specific_set),
                     "general_examples": sum(1 for i in rows if i in general_set),
                     "specific_accuracy": specific_accuracy, "wrong_rate": wrong,
+                    "wrong_rate_all": wrong_over_all,
                     "general_given_sub_answer": 1.0 - general_accuracy}
 
         specific_set, general_set = set(specific), set(general)
@@ -243,7 +246,7 @@ class SubAnswerSelector(PersistedModelComponent, EntityExtractorMixin):
                                for topic in sorted(set(topics))}
         report["threshold"] = chosen
         report["chosen_by"] = ("configured" if self._config["threshold"] is not None else
-                               f"cross-validation on the specific training questions, "
+                               f"cross-validation on all the training questions, "
                                f"wrong rate <= {max_wrong}")
         return chosen, report
 
