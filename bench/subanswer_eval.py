@@ -7,6 +7,9 @@ when the model is trained, by cross-validation on the TRAINING questions only (n
 held-out set); its cross-validated figures are printed too. Uses the newest models/*.tar.gz.
 
     .venv/bin/python bench/subanswer_eval.py [--errors] [--questions FOLDER]
+
+(`--questions bench/data/canonical_questions`: the canonical questions, see
+bot/nlp/subanswer_scoring.py.)
 """
 from __future__ import annotations
 

@@ -14,7 +14,14 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.intents import ESCALATION_INTENTS, FALLBACK_INTENT
-from bot.nlp.subanswer_scoring import ENFORCED_ACCURACY_FLOOR, TARGETS, load_questions, score
+from bot.nlp.subanswer_scoring import (
+    CANONICAL_ACCURACY_FLOOR,
+    CANONICAL_QUESTIONS_DIR,
+    ENFORCED_ACCURACY_FLOOR,
+    TARGETS,
+    load_questions,
+    score,
+)
 from bot.nlp.subanswers import (
     GENERAL,
     NEVER,
@@ -242,3 +249,12 @@ def test_holdout_sub_answer_accuracy_stays_above_its_floor(holdout_scores):
     assert holdout_scores.accuracy >= ENFORCED_ACCURACY_FLOOR, (
         f"accuracy {holdout_scores.accuracy:.3f} (wrong {holdout_scores.wrong_rate:.3f}), "
         f"targets {TARGETS}\n" + "\n".join(holdout_scores.errors()))
+
+
+@pytest.mark.slow
+def test_canonical_questions_get_their_specific_answer(parse):
+    """"what is APOL1" is answered by the APOL1 sub-answer, not the topic's general answer."""
+    scores = score(load_questions(CANONICAL_QUESTIONS_DIR), parse)
+    assert len(scores.replies) >= 50
+    assert scores.accuracy >= CANONICAL_ACCURACY_FLOOR and scores.wrong_rate <= TARGETS["wrong_rate"], (
+        f"accuracy {scores.accuracy:.3f}, wrong {scores.wrong_rate:.3f}\n" + "\n".join(scores.errors()))
