@@ -35,6 +35,18 @@ REALISTIC_TARGETS = {"accuracy": 0.90, "escalation_recall": 0.97, "emergency_rec
 # Each held-out set with the targets it must meet.
 HOLDOUT_SETS = {"holdout": (HOLDOUT_PATH, TARGETS),
                 "realistic": (REALISTIC_HOLDOUT_PATH, REALISTIC_TARGETS)}
+# Forum-style development sets the cue and red-flag layers were fixed against (not held out, so the
+# bench prints them after the held-out sets, as regression checks with the realistic targets).
+DEV_MESSAGES_DIR = PROJECT_ROOT / "bench" / "data" / "dev_messages"
+# What the development sets must keep (tests/bot/nlp/test_holdout.py): every emergency, and
+# escalation recall no lower than 0.95 (they are written to be hard on exactly that).
+DEV_SET_TARGETS = {"accuracy": 0.90, "escalation_recall": 0.95, "emergency_recall": 1.0,
+                   "false_escalation_rate": 0.05}
+
+
+def dev_sets() -> dict[str, tuple[Path, dict[str, float]]]:
+    return {f"dev:{path.stem}": (path, DEV_SET_TARGETS)
+            for path in sorted(DEV_MESSAGES_DIR.glob("*.yml"))}
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.nlp.evaluation import HOLDOUT_SETS, load_examples, score
+from bot.nlp.evaluation import DEV_SET_TARGETS, HOLDOUT_SETS, dev_sets, load_examples, score
 
 
 @pytest.mark.slow
@@ -14,3 +14,14 @@ def test_holdout_meets_acceptance_targets(parse, name):
     scores = score(load_examples(path), lambda text: parse(text)["intent"]["name"])
     report = "\n".join(f"{e} -> {p}: {t}" for t, e, p in scores.errors)
     assert scores.failed_targets(targets) == [], f"{scores}\ntargets {targets}\n{report}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(dev_sets()))
+def test_forum_style_development_sets_keep_their_escalations(parse, name):
+    """Regression check on the development sets the safety layers were fixed against: no
+    emergency may be missed, and escalation recall may not slip back."""
+    path, _ = dev_sets()[name]
+    scores = score(load_examples(path), lambda text: parse(text)["intent"]["name"])
+    report = "\n".join(f"{e} -> {p}: {t}" for t, e, p in scores.errors)
+    assert scores.failed_targets(DEV_SET_TARGETS) == [], f"{scores}\n{report}"
