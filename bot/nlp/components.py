@@ -133,6 +133,10 @@ _PERSONAL_ADVICE_CUES = {
     # Hinglish: "khud se 40 kar sakte hain?" (can we make it 40 ourselves?)
     "hinglish_own_dose": re.compile(
         r"\bkhud se\b|\b\d+\s*(?:mg\s*)?kar\s+(?:sakte|sakti|sakta|de|den|du|dein)\b", re.IGNORECASE),
+    # Hinglish "kya usko ... lag sakta hai?" (can he have...?): a question about this one person.
+    "hinglish_can_he": re.compile(
+        r"\bkya\s+(?:usko|use|usse|unko|mujhe|hume|humein|isko|ise)\b[^?.!\n]{0,50}\bsakt[aei]\b",
+        re.IGNORECASE),
     # Decisions put indirectly: "is it wise to move my son's prednisolone?", "is it fine for my
     # wife to just use it?", "would it hurt if we left out tonight's dose?", "if I just took half
     # the dose would it matter?", "thinking of asking to come off it", "would you put her forward?"
@@ -167,6 +171,7 @@ _PERSONAL_ADVICE_CUES = {
 # nurse ring us"): the classifier reads the rest of the message ("...rearrange the biopsy") as a topic.
 _SOMEONE = (r"(?:someone|somebody|anyone|a\s+(?:real\s+)?(?:person|human|nurse|doctor)|"
             r"a\s+(?:member of staff|staff member|member of the team)|"
+            r"(?:the|a|my|our)\s+(?:dietitian|dietician|pharmacist|transplant coordinator|specialist nurse)|"
             r"(?:the|your|my|our)\s+(?:clinic|team|care team|renal team|kidney team|nurses?|doctors?|"
             r"nephrologist|consultant|office|unit))")
 _CONTACT = (r"(?:contact|call|ring|phone|e-?mail|text|message|reach|get in touch with|get back to|"
@@ -181,6 +186,7 @@ _CONTACT_REQUEST = re.compile(
     # Hinglish: "doctor se baat karni hai" (I need to talk to the doctor)
     r"|\b(?:doctor|dr|nurse|kisi|insaan|team|staff)\s+se\s+baat\s+(?:karni|karna|karao|karwa|kar)\w*\b"
     r"|\bconnect\s+(?:me|us)\s+(?:with|to)\b"
+    rf"|\b(?:can|could|may)\s+(?:i|we)\s+(?:talk|speak)\s+(?:to|with)\s+{_SOMEONE}"
     rf"|\b(?:rather|prefer to|want to|need to|like to)\s+(?:talk|speak)\s+(?:it\s+(?:through|over)\s+)?"
     rf"(?:to|with)\s+{_SOMEONE}", re.IGNORECASE)
 
@@ -419,7 +425,7 @@ _FEVER_READING = re.compile(
 KIDNEY_CLOT_RED_FLAG = "kidney_clot"  # its id in terms.yml
 _SIDE_PAIN_WITH_BLOOD = re.compile(
     r"\b(?:side|flank|loin|back)\b[^.?!\n]{0,60}\b(?:pee|urine|wee)\s+(?:is|looks|has gone|went|"
-    r"turned)\s+(?:red|bloody|pink|brown)\b"
+    r"turned)\s+(?:like\s+)?(?:red|bloody|pink|brown|dark|cola|coke|tea)\b"
     r"|\bblood\s+in\s+(?:my|his|her|the)?\s*(?:pee|urine|wee)\b[^.?!\n]{0,60}"
     r"\b(?:side|flank|loin|back)\s+pain\b", re.IGNORECASE)
 

@@ -97,6 +97,7 @@ def test_is_general_question(text, general):
     ("He has a tummy bug. Does he carry on with his dapagliflozin today? Or do we hold off?", True),
     ("how many months after the steroid course do we carry on checking urine", False),
     ("is it wise to take steroids in the morning?", False),
+    ("Mera beta prednisolone pe hai. Kya usko typhoid ka vaccine lag sakta hai?", True),
 ])
 def test_personal_advice_cues_are_narrow(text, cued):
     assert bool(personal_advice_cues(text)) is cued
@@ -117,6 +118,7 @@ def test_personal_advice_cues_are_narrow(text, cued):
     ("I'd rather go through this with the transplant coordinator. Can you put me through?", True),
     ("doctor se baat karni hai, kaise hoga?", True),
     ("Could a member of staff get in touch with me about rebooking the infusion?", True),
+    ("Can I talk to the dietitian? I need proper help with a meal plan", True),
     ("how do I get in touch with the clinic?", False),
     ("do nurses talk to parents before the biopsy?", False),
 ])
@@ -189,6 +191,9 @@ def test_boundary_between_education_and_personal_advice(parse, text, intent):
     "Today she came home from school saying her tummy hurts really badly, she's thrown up twice and "
     "she feels hot to touch.",
     "Mummy ne subah se ek baar bhi urine pass nahi kiya, 14 ghante ho gaye hain.",
+    "sudden really bad pain in my right side going round to my back and my pee looks like cola",
+    "Tonight he has really bad tummy pain, he's been sick twice and he feels hot.",
+    "Papa ko FSGS hai. Abhi achanak unka chehra ek side se latak gaya hai. Kya karein??",
 ])
 def test_an_emergency_inside_a_long_message_is_still_an_emergency(parse, text):
     result = parse(text)
