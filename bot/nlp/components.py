@@ -210,8 +210,8 @@ _PAST = re.compile(
     re.IGNORECASE)
 # Hinglish present: "abhi" (now), "aaj" (today), "raha/rahi/rahe" (-ing: "saans nahi aa rahi").
 _NOW = re.compile(r"\b(?:now|today|tonight|currently|right now|this (?:morning|evening|afternoon)|"
-                  r"at the moment|again|still|suddenly|since (?:this|last night|yesterday)|"
-                  r"abhi|aaj|rah[aei]|since (?:this )?morning|for the (?:last|past) (?:hour|few hours)|"
+                  r"at the moment|again|still|suddenly|since (?:this|last night|yesterday|morning)|"
+                  r"abhi|aaj|rah[aei]|for the (?:last|past) (?:hour|few hours)|"
                   r"(?:since\s+)?(?:about\s+)?(?:an?|one|two|three|few|a few|\d+)\s+(?:hours?|minutes?|mins?)"
                   r"(?:\s+ago)?)\b", re.IGNORECASE)
 
@@ -273,7 +273,7 @@ def personal_advice_cues(text: str) -> list[str]:
                     and not _WH_CHOICE.search(sentence[:match.start()])
                     for match in cue.finditer(sentence)):
                 found.append(name)
-    if "own_dose_question" not in found and _OWN_DOSE.search(text) and any(
+    if _OWN_DOSE.search(text) and any(
             _asks(sentences, index) and _YES_NO_ABOUT_SOMEONE.search(sentence)
             for index, sentence in enumerate(sentences)):
         found.append("own_dose_question")
@@ -413,7 +413,6 @@ _PATHOLOGY_TERM = re.compile(
 
 # A fever reading ("fever 39.4", "temp of 101", "bukhar 103"), which no phrase list can hold:
 # 38 C / 100.4 F and above is red flag 5 for anyone on steroids or immunosuppressants.
-FEVER_RED_FLAG = "infection_on_immunosuppression"  # its id in terms.yml
 _DEGREES = r"(?:3[89]|4[0-2])(?:[.,]\d)?(?!\d)|100[.,][4-9]|10[1-6](?:[.,]\d)?(?!\d)"
 _FEVER_READING = re.compile(
     rf"\b(?:fever|temp|temperature|bukhar|bukhaar)\b[^.?!\n\d]{{0,15}}(?:{_DEGREES})"
@@ -422,12 +421,14 @@ _FEVER_READING = re.compile(
 
 
 # Sudden flank pain with blood in the urine (red flag 3): two findings that no one phrase holds.
-KIDNEY_CLOT_RED_FLAG = "kidney_clot"  # its id in terms.yml
 _SIDE_PAIN_WITH_BLOOD = re.compile(
     r"\b(?:side|flank|loin|back)\b[^.?!\n]{0,60}\b(?:pee|urine|wee)\s+(?:is|looks|has gone|went|"
     r"turned)\s+(?:like\s+)?(?:red|bloody|pink|brown|dark|cola|coke|tea)\b"
     r"|\bblood\s+in\s+(?:my|his|her|the)?\s*(?:pee|urine|wee)\b[^.?!\n]{0,60}"
     r"\b(?:side|flank|loin|back)\s+pain\b", re.IGNORECASE)
+# Red flags found by pattern rather than by phrase, under their terms.yml ids.
+_PATTERN_RED_FLAGS = {"infection_on_immunosuppression": _FEVER_READING,
+                      "kidney_clot": _SIDE_PAIN_WITH_BLOOD}
 
 
 def red_flags(message: Message) -> list[str]:
@@ -439,9 +440,8 @@ def red_flags(message: Message) -> list[str]:
     found = [(e[ENTITY_ATTRIBUTE_VALUE], e[ENTITY_ATTRIBUTE_START]) for e in message.get(ENTITIES, [])
              if e.get(ENTITY_ATTRIBUTE_TYPE) == RED_FLAG_LABEL
              and not _PATHOLOGY_TERM.match(text, e[ENTITY_ATTRIBUTE_START])]
-    found += [(FEVER_RED_FLAG, match.start()) for match in _FEVER_READING.finditer(text)]
-    found += [(KIDNEY_CLOT_RED_FLAG, match.start())
-              for match in _SIDE_PAIN_WITH_BLOOD.finditer(text)]
+    found += [(flag, match.start()) for flag, pattern in _PATTERN_RED_FLAGS.items()
+              for match in pattern.finditer(text)]
     return list(dict.fromkeys(flag for flag, at in found
                               if not any(start <= at < end for start, end in history)))
 

@@ -36,7 +36,7 @@ REALISTIC_TARGETS = {"accuracy": 0.90, "escalation_recall": 0.97, "emergency_rec
 HOLDOUT_SETS = {"holdout": (HOLDOUT_PATH, TARGETS),
                 "realistic": (REALISTIC_HOLDOUT_PATH, REALISTIC_TARGETS)}
 # Forum-style development sets the cue and red-flag layers were fixed against (not held out, so the
-# bench prints them after the held-out sets, as regression checks with the realistic targets).
+# bench prints them after the held-out sets, as regression checks).
 DEV_MESSAGES_DIR = PROJECT_ROOT / "bench" / "data" / "dev_messages"
 # What the development sets must keep (tests/bot/nlp/test_holdout.py): every emergency, and
 # escalation recall no lower than 0.95 (they are written to be hard on exactly that).
