@@ -19,6 +19,7 @@ on the parse path.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sys
 import tempfile
@@ -41,6 +42,10 @@ EMBEDDING_DIMENSION = 384
 MAX_LENGTH = 128  # wordpieces read per text (longer ones are truncated)
 ONNX_FILE = "model.onnx"
 ONNX_OPSET = 17
+# tf2onnx deep-copies the whole graph (weights included) before each of its optimisers so it can
+# roll one back on error; off, the export takes 30 s instead of 47 s and is the same graph (same
+# nodes, identical outputs). An optimiser error then fails the build instead of being skipped.
+_TF2ONNX_CATCH_ERRORS = "TF2ONNX_CATCH_ERRORS"
 # The export must reproduce TensorFlow's vectors on these (short, long, odd) to this tolerance.
 EXPORT_PROBES = ("what is fsgs", "Hello doctor, my son aged 3 was diagnosed with nephrotic "
                  "syndrome, relapsed three times and is now on Predone syrup. Please advise?", "?")
@@ -116,8 +121,16 @@ def export_onnx(model_dir: Path) -> Path:
                     token_type_ids=tf.zeros_like(input_ids), training=False).last_hidden_state
 
     path = model_dir / ONNX_FILE
-    tf2onnx.convert.from_function(token_vectors, input_signature=signature, opset=ONNX_OPSET,
-                                  output_path=str(path))
+    previous = os.environ.get(_TF2ONNX_CATCH_ERRORS)
+    os.environ[_TF2ONNX_CATCH_ERRORS] = "FALSE"
+    try:
+        tf2onnx.convert.from_function(token_vectors, input_signature=signature, opset=ONNX_OPSET,
+                                      output_path=str(path))
+    finally:
+        if previous is None:
+            os.environ.pop(_TF2ONNX_CATCH_ERRORS, None)
+        else:
+            os.environ[_TF2ONNX_CATCH_ERRORS] = previous
     tokenizer, session = _tokenizer(model_dir, MAX_LENGTH), _session(path)
     for probe in EXPORT_PROBES:
         ids = np.asarray([tokenizer.encode(probe).ids], dtype=np.int32)
