@@ -42,10 +42,6 @@ EMBEDDING_DIMENSION = 384
 MAX_LENGTH = 128  # wordpieces read per text (longer ones are truncated)
 ONNX_FILE = "model.onnx"
 ONNX_OPSET = 17
-# tf2onnx deep-copies the whole graph (weights included) before each of its optimisers so it can
-# roll one back on error; off, the export takes 30 s instead of 47 s and is the same graph (same
-# nodes, identical outputs). An optimiser error then fails the build instead of being skipped.
-_TF2ONNX_CATCH_ERRORS = "TF2ONNX_CATCH_ERRORS"
 # The export must reproduce TensorFlow's vectors on these (short, long, odd) to this tolerance.
 EXPORT_PROBES = ("what is fsgs", "Hello doctor, my son aged 3 was diagnosed with nephrotic "
                  "syndrome, relapsed three times and is now on Predone syrup. Please advise?", "?")
@@ -107,6 +103,7 @@ def export_onnx(model_dir: Path) -> Path:
     ValueError if ONNX Runtime does not reproduce TensorFlow's vectors on the probes."""
     import tensorflow as tf
     import tf2onnx
+    from tf2onnx.constants import ENV_TF2ONNX_CATCH_ERRORS
     from transformers import TFBertModel
     from transformers.utils import logging as hf_logging
 
@@ -121,16 +118,20 @@ def export_onnx(model_dir: Path) -> Path:
                     token_type_ids=tf.zeros_like(input_ids), training=False).last_hidden_state
 
     path = model_dir / ONNX_FILE
-    previous = os.environ.get(_TF2ONNX_CATCH_ERRORS)
-    os.environ[_TF2ONNX_CATCH_ERRORS] = "FALSE"
+    # tf2onnx deep-copies the whole graph (weights included) before each of its optimisers so it
+    # can roll one back on error; off, the export takes 30 s instead of 47 s and is the same graph
+    # (same nodes, identical outputs). An optimiser error then fails the build instead of being
+    # skipped. Set for this export only.
+    previous = os.environ.get(ENV_TF2ONNX_CATCH_ERRORS)
+    os.environ[ENV_TF2ONNX_CATCH_ERRORS] = "FALSE"
     try:
         tf2onnx.convert.from_function(token_vectors, input_signature=signature, opset=ONNX_OPSET,
                                       output_path=str(path))
     finally:
         if previous is None:
-            os.environ.pop(_TF2ONNX_CATCH_ERRORS, None)
+            os.environ.pop(ENV_TF2ONNX_CATCH_ERRORS, None)
         else:
-            os.environ[_TF2ONNX_CATCH_ERRORS] = previous
+            os.environ[ENV_TF2ONNX_CATCH_ERRORS] = previous
     tokenizer, session = _tokenizer(model_dir, MAX_LENGTH), _session(path)
     for probe in EXPORT_PROBES:
         ids = np.asarray([tokenizer.encode(probe).ids], dtype=np.int32)
