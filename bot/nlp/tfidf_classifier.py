@@ -46,6 +46,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.linear_model import LogisticRegression
 
 from bot.intents import INFORMATIONAL_INTENTS
+from bot.nlp.blocked_logistic import fit_blocked_logistic
 from bot.nlp.sklearn_component import (
     PersistedModelComponent,
     ngram_vectorizers,
@@ -127,20 +128,26 @@ class TfidfIntentClassifier(PersistedModelComponent, IntentClassifier):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {"C": 20.0, "char_min_ngram": 2, "char_max_ngram": 5, "dense_weight": 1.0,
-                "topic_rerank_weight": 0.5}
+                "topic_rerank_weight": 0.5,
+                # An n-gram in fewer training examples than this gets no weight in the main model.
+                "min_ngram_examples": 1}
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [m for m in training_data.intent_examples if m.get(INTENT) and m.get(TEXT)]
         words, chars = ngram_vectorizers(self._config)
-        dense = self._dense(examples, training=True)
-        features = hstack([words.fit_transform([normalised_words(m) for m in examples]),
-                           chars.fit_transform([raw_text(m) for m in examples]), dense]).tocsr()
-        jobs = [(features, [m.get(INTENT) for m in examples])]
+        dense = self._dense(examples, training=True).toarray()
+        ngrams = hstack([words.fit_transform([normalised_words(m) for m in examples]),
+                         chars.fit_transform([raw_text(m) for m in examples])]).tocsr()
+        C = self._config["C"]
+        # The main model reads the columns [n-grams | embedding], as process() stacks them.
+        jobs = [delayed(fit_blocked_logistic)(ngrams, dense, [m.get(INTENT) for m in examples], C,
+                                              min_examples=int(self._config["min_ngram_examples"]))]
         if self._reranks():
             # The finer classes: a sub-answer's examples are its own class, the rest their intent.
-            jobs.append((dense.toarray(), [example_sub_answer(m) or m.get(INTENT) for m in examples]))
+            jobs.append(delayed(_fit)(dense, [example_sub_answer(m) or m.get(INTENT)
+                                              for m in examples], C))
         # Independent fits, side by side (one process per core).
-        fitted = Parallel(n_jobs=len(jobs))(delayed(_fit)(x, y, self._config["C"]) for x, y in jobs)
+        fitted = Parallel(n_jobs=len(jobs))(jobs)
         self._model = {"words": words, "chars": chars, "classifier": fitted[0],
                        "finer": fitted[1] if len(fitted) > 1 else None}
         self._persist()
