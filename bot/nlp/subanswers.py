@@ -7,8 +7,8 @@ examples that carry no `sub_answer` metadata, so that "the right topic, but no s
 a class of its own rather than a low score. The component runs last in the NLU pipeline, after the
 own-case and red-flag layers, and adds a `sub_answer` entity only when the final intent is an
 informational topic and the best class is a sub-answer of that topic whose probability clears the
-threshold (times the intent's confidence, so a doubtful topic is never answered specifically).
-The threshold is chosen at training time by cross-validation on the training data
+threshold, and the intent's confidence clears it too (a doubtful topic is never answered
+specifically). The threshold is chosen at training time by cross-validation on the training data
 (never on the held-out set): the most accurate one whose cross-validated rate of wrong answers over
 all the training questions (general ones included) stays within `max_wrong_rate`. Nothing is added
 otherwise, and the topic's general answer goes out (the domain's conditional response variations do the rest).
@@ -91,7 +91,7 @@ class GateOutcome:
 
     topic: str
     candidate: str      # the best class ("" = general)
-    confidence: float
+    confidence: float   # the lower of the candidate's probability and the intent's confidence
     threshold: float
 
     @property
@@ -105,9 +105,13 @@ class GateOutcome:
 def gate(intent: str | None, ranking: tuple[Sequence[str], Sequence[float]] | None,
          threshold: float, intent_confidence: float = 1.0) -> GateOutcome | None:
     """Applies the rules: only informational topics (never an escalation intent or a fallback),
-    only the topic's own classes, and a sub-answer only when its confidence, the topic
-    classifier's probability times the intent's confidence (the chance that both the topic and the
-    sub-answer are right), is at or above the threshold.
+    only the topic's own classes, and a sub-answer only when both the topic classifier's
+    probability and the intent's confidence are at or above the threshold.
+
+    Why both and not their product: the product asked each of two sure classifiers for more than
+    the threshold (0.8 and 0.8 failed at 0.65). On the development questions the
+    two-sided gate gave 188 of 209 their specific answer against 185 with the product, wrong 2 and
+    1; on the held-out questions 0.720 against 0.638, wrong 0.030 and 0.023 (README "Sub-answers").
 
     `ranking` is (classes, probabilities) of the final intent's topic classifier.
     """
@@ -120,7 +124,7 @@ def gate(intent: str | None, ranking: tuple[Sequence[str], Sequence[float]] | No
     candidate = classes[best]
     if candidate != GENERAL and topic_of(candidate) != intent:
         return GateOutcome(intent, GENERAL, 0.0, threshold)
-    return GateOutcome(intent, candidate, float(probabilities[best]) * intent_confidence, threshold)
+    return GateOutcome(intent, candidate, min(float(probabilities[best]), intent_confidence), threshold)
 
 
 def choose_threshold(gold: Sequence[str], candidates: Sequence[str], confidences: Sequence[float],
