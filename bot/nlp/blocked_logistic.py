@@ -13,12 +13,14 @@ scikit-learn's own fit.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.sparse import csr_matrix, hstack
 from scipy.special import logsumexp
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 # scikit-learn's defaults for LogisticRegression(solver="lbfgs").
@@ -35,7 +37,8 @@ def fit_blocked_logistic(sparse: csr_matrix, dense: np.ndarray, labels: Sequence
     training example only."""
     classes, target = np.unique(np.asarray(labels), return_inverse=True)
     if len(classes) < 3:
-        # scikit-learn fits two classes as one binary model: small problems, its own fit.
+        # scikit-learn fits two classes as one binary model: small problems, its own fit (on
+        # every column).
         return LogisticRegression(C=C, max_iter=max_iter).fit(
             hstack([sparse, csr_matrix(dense)]).tocsr(), labels)
     dense = np.ascontiguousarray(dense, dtype=np.float64)
@@ -65,6 +68,9 @@ def fit_blocked_logistic(sparse: csr_matrix, dense: np.ndarray, labels: Sequence
     result = minimize(loss_and_gradient, np.zeros(len(classes) * (n_features + 1)), jac=True,
                       method="L-BFGS-B",
                       options={"gtol": TOLERANCE, "maxiter": max_iter, "iprint": -1})
+    if not result.success:
+        # What scikit-learn does too: the model is usable, and the log says it is not converged.
+        warnings.warn(f"lbfgs did not converge: {result.message}", ConvergenceWarning, stacklevel=2)
     weights = result.x.reshape(len(classes), n_features + 1)
     model = LogisticRegression(C=C, max_iter=max_iter)
     model.classes_ = classes

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from scipy.sparse import hstack
 from scipy.sparse import random as sparse_random
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from bot.nlp.blocked_logistic import fit_blocked_logistic
@@ -76,3 +77,9 @@ def test_columns_of_too_few_examples_get_no_weight_and_the_rest_are_fitted_witho
     assert (blocked.coef_[:, :sparse.shape[1]][:, rare] == 0).all()
     stacked = hstack([sparse, dense]).tocsr()
     assert np.abs(blocked.predict_proba(stacked) - reference.predict_proba(kept)).max() < 1e-3
+
+
+def test_an_unconverged_fit_says_so_like_scikit_learn():
+    sparse, dense, labels = _problem(3)
+    with pytest.warns(ConvergenceWarning):
+        fit_blocked_logistic(sparse, dense, labels, C=20.0, max_iter=2)
