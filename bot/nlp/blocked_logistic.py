@@ -43,8 +43,9 @@ def fit_blocked_logistic(sparse: csr_matrix, dense: np.ndarray, labels: Sequence
             hstack([sparse, csr_matrix(dense)]).tocsr(), labels)
     dense = np.ascontiguousarray(dense, dtype=np.float64)
     all_sparse_columns = sparse.shape[1]
-    kept = np.flatnonzero(np.diff(csr_matrix(sparse).tocsc().indptr) >= min_examples)
-    sparse = csr_matrix(sparse, dtype=np.float64)[:, kept]
+    sparse = csr_matrix(sparse, dtype=np.float64)
+    kept = np.flatnonzero(sparse.getnnz(axis=0) >= min_examples)
+    sparse = sparse[:, kept]
     rows, n_sparse, n_features = len(target), sparse.shape[1], sparse.shape[1] + dense.shape[1]
     sparse_t = sparse.T.tocsr()
     one_hot = np.zeros((rows, len(classes)))

@@ -1,6 +1,7 @@
 """config.yml's importer reads the NLU files once per command (Rasa 3.6 read them twice)."""
 from __future__ import annotations
 
+import pytest
 import rasa.shared.importers.utils
 from rasa.shared.importers.importer import TrainingDataImporter
 
@@ -20,7 +21,9 @@ def test_the_project_config_names_the_project_importer():
         f"{ProjectFileImporter.__module__}.{ProjectFileImporter.__name__}"]
 
 
-def test_training_reads_the_nlu_files_once(monkeypatch):
+@pytest.fixture
+def nlu_reads(monkeypatch):
+    """The language of every read of NLU files, in order."""
     reads = []
     real_reader = rasa.shared.importers.utils.training_data_from_paths
 
@@ -29,6 +32,10 @@ def test_training_reads_the_nlu_files_once(monkeypatch):
         return real_reader(paths, language)
 
     monkeypatch.setattr(rasa.shared.importers.utils, "training_data_from_paths", counting_reader)
+    return reads
+
+
+def test_training_reads_the_nlu_files_once(nlu_reads):
     importer = _importer()
     # What `rasa train` asks for: the domain (which reads the NLU data without a language)
     # and the NLU data for the config's language.
@@ -36,18 +43,14 @@ def test_training_reads_the_nlu_files_once(monkeypatch):
     nlu_data = importer.get_nlu_data("en")
     importer.get_nlu_data()
 
-    assert reads == ["en"]
+    assert nlu_reads == ["en"]
     assert nlu_data.intent_examples and nlu_data.intents
 
 
-def test_another_language_is_read_for_itself(monkeypatch):
-    reads = []
-    real_reader = rasa.shared.importers.utils.training_data_from_paths
-    monkeypatch.setattr(rasa.shared.importers.utils, "training_data_from_paths",
-                        lambda paths, language: reads.append(language) or real_reader(paths, language))
+def test_another_language_is_read_for_itself(nlu_reads):
     importer = ProjectFileImporter(str(PROJECT_ROOT / "config.yml"), None,
                                    [str(PROJECT_ROOT / "nlu_data" / "chitchat.yml")])
     importer.get_nlu_data("en")
     importer.get_nlu_data("de")
     importer.get_nlu_data("en")
-    assert reads == ["en", "de"]
+    assert nlu_reads == ["en", "de"]
