@@ -110,4 +110,20 @@ class TelegramInput(telegram.TelegramInput):
             return webhooks.refuse(HTTPStatus.BAD_REQUEST, "Not a Telegram update.")
         if not any(kind in update for kind in HANDLED_UPDATES):
             return response.text("Ignored.")
+        if not _readable_by_aiogram(update):
+            return webhooks.refuse(HTTPStatus.BAD_REQUEST, "Not a Telegram update.")
         return None
+
+
+def _readable_by_aiogram(update: dict[str, Any]) -> bool:
+    """Whether Rasa's handler can build its `types.Update` from this JSON.
+
+    aiogram converts fields while building it, and its converters raise whatever the standard
+    library does on out-of-range values (a `date` of 6.8e16 raised OSError from `fromtimestamp`),
+    so any exception from this pure in-memory parse means the payload is not an update.
+    """
+    try:
+        types.Update(**update)
+    except Exception:  # noqa: BLE001 - see the docstring: no I/O happens here
+        return False
+    return True

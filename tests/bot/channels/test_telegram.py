@@ -74,6 +74,10 @@ def test_rasas_open_set_webhook_route_is_closed(channels_stack, telegram_api):
     (b'{"update_id": "7", "message": {}}', 400),
     (b'{"update_id": 7, "message": "hello"}', 400),
     (b'{"update_id": 7, "message": {"message_id": 1, "date": 0, "text": "no chat"}}', 400),
+    # aiogram's date converter raised OSError (found by the fuzz test) and OverflowError on these.
+    (b'{"update_id": 0, "message": {"date": 6.77680361916768e+16}}', 400),
+    (b'{"update_id": 0, "edited_message": {"date": 1e300}}', 400),
+    (b'{"update_id": 0, "callback_query": {"message": {"date": -1e20}}}', 400),
 ])
 def test_oversized_or_malformed_updates_get_4xx(webhook, body, status):
     response = post(webhook, data=body, headers={**SECRET, "Content-Type": "application/json"})
