@@ -88,6 +88,8 @@ def main() -> int:
     print(_row("ALL", scores))
     print(_row("  specific questions", Scores(tuple(r for r in scores.replies if r.question.gold))))
     print(_row("  general questions", Scores(tuple(r for r in scores.replies if not r.question.gold))))
+    print(_row("ALL, strict", score(questions, lambda text: parsed[text], strict=True))
+          + "   (the other topic's same-question copy counted wrong)")
     safe = sum(1 for r in scores.replies if r.correct or (r.intent == r.question.intent
                                                            and not r.sub_answer))
     print(f"right topic and not a wrong specific answer (the general answer counted as safe): "

@@ -20,6 +20,8 @@ from bot import content
 from bot.content import Variation
 from bot.intents import INFORMATIONAL_INTENTS
 from bot.nlp.pipeline import load_terms
+from bot.nlp.subanswer_scoring import configured_same_question
+from bot.nlp.subanswers import topic_of
 from bot.settings import PROJECT_ROOT
 
 DRUG_SPECIFIC_INTENTS = ["side_effects", "immunosuppressants", "kidney_protection"]
@@ -187,6 +189,16 @@ def test_training_questions_are_labelled_with_their_sub_answers_topic():
              content.sub_answer_questions(content.SUB_ANSWER_TRAINING_DIR).items()
              for intent, text in pairs if sub and not sub.startswith(f"{intent}.")]
     assert wrong == []
+
+
+def test_same_question_pairs_name_sub_answers_of_two_topics(curated):
+    """config.yml's `same_question` pairs: existing sub-answers, each pair from two topics."""
+    ids = {v.sub_answer for v in curated if v.sub_answer}
+    groups = configured_same_question()
+    assert groups, "config.yml declares no same_question pairs"
+    for member, others in groups.items():
+        assert member in ids and others <= ids, (member, others)
+        assert topic_of(member) not in {topic_of(o) for o in others}, (member, others)
 
 
 def test_every_sub_answer_has_two_held_out_questions(curated):

@@ -2,9 +2,11 @@
 shared by bench/subanswer_eval.py and the acceptance test so that both count the same things.
 
 A reply is correct when it is the gold sub-answer, or the topic's general answer for a general
-question (right intent, no sub-answer). It is a wrong specific answer when it is a sub-answer
-other than the gold one, including any sub-answer for a general question. A wrong intent with
-no sub-answer is neither correct nor "wrong specific" (the intent benchmark counts it).
+question (right intent, no sub-answer), or a sub-answer that config.yml declares answers the same
+question as the gold one (`same_question`: the other topic's copy, whatever the intent). It is a
+wrong specific answer when it is any other sub-answer, including any sub-answer for a general
+question. A wrong intent with no sub-answer is neither correct nor "wrong specific" (the intent
+benchmark counts it). `strict=True` counts the same-question copies as wrong.
 """
 from __future__ import annotations
 
@@ -13,8 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from bot.content import SUB_ANSWER_HOLDOUT_DIR, sub_answer_questions
-from bot.nlp.subanswers import GENERAL, SELECTION_KEY, SUB_ANSWER
+from bot.nlp.subanswers import (
+    GENERAL,
+    SELECTION_KEY,
+    SUB_ANSWER,
+    SubAnswerSelector,
+    same_question_groups,
+)
 from bot.settings import PROJECT_ROOT
 
 # Acceptance targets on the held-out questions (issue 11), printed by bench/subanswer_eval.py.
@@ -42,14 +52,17 @@ class Reply:
     question: Question
     intent: str | None
     sub_answer: str      # "" when the general answer (or none) goes out
+    same_as_gold: frozenset[str] = frozenset()   # sub-answers that answer the gold one's question
 
     @property
     def correct(self) -> bool:
+        if self.sub_answer in self.same_as_gold:
+            return True
         return self.intent == self.question.intent and self.sub_answer == self.question.gold
 
     @property
     def wrong_specific(self) -> bool:
-        return self.sub_answer != GENERAL and self.sub_answer != self.question.gold
+        return self.sub_answer not in {GENERAL, self.question.gold, *self.same_as_gold}
 
 
 @dataclass(frozen=True)
@@ -87,14 +100,28 @@ def load_questions(folder: Path = SUB_ANSWER_HOLDOUT_DIR) -> list[Question]:
             for gold, pairs in sub_answer_questions(folder).items() for intent, text in pairs]
 
 
-def reply_from_parse(question: Question, parsed: dict[str, Any]) -> Reply:
+def configured_same_question(config_path: Path = PROJECT_ROOT / "config.yml"
+                             ) -> dict[str, frozenset[str]]:
+    """The SubAnswerSelector's `same_question` groups, as config.yml declares them."""
+    pipeline = yaml.safe_load(config_path.read_text(encoding="utf-8")).get("pipeline") or []
+    for component in pipeline:
+        if component.get("name", "").endswith(SubAnswerSelector.__name__):
+            return same_question_groups(component.get("same_question") or [])
+    return {}
+
+
+def reply_from_parse(question: Question, parsed: dict[str, Any],
+                     same_question: dict[str, frozenset[str]]) -> Reply:
     """What a Rasa parse result would answer: its intent and its `sub_answer` entity."""
     values = [e.get("value") for e in parsed.get("entities") or [] if e.get("entity") == SUB_ANSWER]
-    return Reply(question, (parsed.get("intent") or {}).get("name"), values[0] if values else GENERAL)
+    return Reply(question, (parsed.get("intent") or {}).get("name"), values[0] if values else GENERAL,
+                 same_question.get(question.gold, frozenset()))
 
 
-def score(questions: list[Question], parse: Callable[[str], dict[str, Any]]) -> Scores:
-    return Scores(tuple(reply_from_parse(q, parse(q.text)) for q in questions))
+def score(questions: list[Question], parse: Callable[[str], dict[str, Any]],
+          strict: bool = False) -> Scores:
+    same_question = {} if strict else configured_same_question()
+    return Scores(tuple(reply_from_parse(q, parse(q.text), same_question) for q in questions))
 
 
 def threshold_in(parsed: dict[str, Any]) -> float | None:

@@ -19,6 +19,7 @@ from bot.nlp.subanswer_scoring import (
     CANONICAL_QUESTIONS_DIR,
     ENFORCED_ACCURACY_FLOOR,
     TARGETS,
+    Question,
     load_questions,
     score,
 )
@@ -30,6 +31,7 @@ from bot.nlp.subanswers import (
     choose_threshold,
     example_sub_answer,
     gate,
+    same_question_groups,
 )
 
 RANKING = (["", "side_effects.flu_vaccine", "side_effects.growth"], np.array([0.1, 0.8, 0.1]))
@@ -70,6 +72,41 @@ def test_gate_never_gives_another_topics_sub_answer():
 def test_gate_gives_nothing_when_general_is_the_best_class():
     general = (["", "side_effects.flu_vaccine"], np.array([0.6, 0.4]))
     assert gate("side_effects", general, 0.0).sub_answer is None
+
+
+SAME_FLU = same_question_groups([["side_effects.flu_vaccine", "complications.flu_vaccine"]])
+
+
+def test_same_question_groups_are_symmetric_and_closed():
+    groups = same_question_groups([["a.x", "b.x"], ["b.x", "c.x"], ["d.y", "e.y"]])
+    assert groups["a.x"] == {"b.x", "c.x"} and groups["c.x"] == {"a.x", "b.x"}
+    assert groups["e.y"] == {"d.y"} and "f.z" not in groups
+
+
+def test_gate_counts_another_topic_sure_of_the_same_answer():
+    # Split 0.5 / 0.45 between two topics that both answer the question the same way.
+    agreeing = [(0.45, "complications.flu_vaccine", 0.9)]
+    outcome = gate("side_effects", RANKING, 0.65, 0.5, agreeing, SAME_FLU)
+    assert outcome.sub_answer == "side_effects.flu_vaccine" and outcome.confidence == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("other_topics, same_question", [
+    ([(0.45, "complications.flu_vaccine", 0.9)], None),          # not declared the same question
+    ([(0.45, "complications.other_thing", 0.9)], SAME_FLU),      # the other topic's answer differs
+    ([(0.45, "complications.flu_vaccine", 0.6)], SAME_FLU),      # the other topic is not sure of it
+])
+def test_gate_ignores_other_topics_unless_sure_of_the_same_answer(other_topics, same_question):
+    assert gate("side_effects", RANKING, 0.65, 0.5, other_topics, same_question).sub_answer is None
+
+
+def test_scoring_counts_the_other_topics_same_question_answer_as_right_unless_strict():
+    question = Question("do colds set off relapses", "proteinuria_nephrotic",
+                        "proteinuria_nephrotic.relapse_with_colds")
+    parsed = {"intent": {"name": "steroid_therapy"},
+              "entities": [{"entity": SUB_ANSWER, "value": "steroid_therapy.colds"}]}
+    lenient, strict = (score([question], lambda _: parsed, strict=s) for s in (False, True))
+    assert (lenient.accuracy, lenient.wrong_rate) == (1.0, 0.0)
+    assert (strict.accuracy, strict.wrong_rate) == (0.0, 1.0)
 
 
 def test_threshold_is_the_most_accurate_within_the_wrong_rate():
@@ -168,6 +205,24 @@ def test_selector_adds_nothing_unless_the_final_intent_is_the_topic(storage, int
     message = _message("is the flu jab safe on steroids", intent)
     selector.process([message])
     assert _sub_answers(message) == []
+
+
+def test_selector_counts_the_other_topic_that_holds_the_same_answer(storage):
+    data = TrainingData(_training_data().training_examples
+                        + [_example(t, "complications", "complications.flu_vaccine") for t in FLU]
+                        + [_example(t, "complications") for t in ["what complications can fsgs cause",
+                                                                  "can nephrotic syndrome cause clots",
+                                                                  "what problems come with fsgs"]])
+    pairs = [["side_effects.flu_vaccine", "complications.flu_vaccine"]]
+    ranking = [{"name": "side_effects", "confidence": 0.5}, {"name": "complications", "confidence": 0.45}]
+    given = []
+    for config in ({"same_question": pairs}, {}):
+        selector = _trained(storage, data, threshold=0.55, **config)
+        message = _message("is the flu jab safe on steroids", "side_effects", intent_ranking=ranking)
+        message.set("intent", {"name": "side_effects", "confidence": 0.5})
+        selector.process([message])
+        given.append(_sub_answers(message))
+    assert given == [["side_effects.flu_vaccine"], []]
 
 
 def test_selector_adds_nothing_below_its_threshold(storage):
