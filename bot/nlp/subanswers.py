@@ -22,6 +22,7 @@ what channel clients send, and it must not choose an answer.
 """
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -200,6 +201,11 @@ class SubAnswerSelector(PersistedModelComponent, EntityExtractorMixin):
             "same_question": [],
         }
 
+    @functools.cached_property
+    def _same_question(self) -> dict[str, frozenset[str]]:
+        """The `same_question` groups, derived once from the fixed config (not per message)."""
+        return same_question_groups(self._config["same_question"])
+
     @property
     def threshold(self) -> float | None:
         return None if self._model is None else self._model["threshold"]
@@ -296,7 +302,7 @@ class SubAnswerSelector(PersistedModelComponent, EntityExtractorMixin):
         if self._model is None or not messages:
             return messages
         features = self._features(self._model, messages)
-        same_question = same_question_groups(self._config["same_question"])
+        same_question = self._same_question
         for row, message in enumerate(messages):
             intent_data = message.get(INTENT) or {}
             intent = intent_data.get(INTENT_NAME_KEY)
