@@ -32,7 +32,7 @@ TARGETS = {"accuracy": 0.90, "wrong_rate": 0.03}
 # What tests/bot/nlp/test_subanswers.py enforces: the safety target in full, and for accuracy a
 # floor under today's measurement (the 0.90 goal is not reached yet; see README "Sub-answers"),
 # so a regression fails the build while the gap stays visible in the bench.
-ENFORCED_ACCURACY_FLOOR = 0.72
+ENFORCED_ACCURACY_FLOOR = 0.75
 # Short, plainly worded specific questions, about half of them training text word for word: not a
 # held-out set but the check that questions the bot was taught get their specific answer (0.983
 # when written; before the general examples were reviewed, 0.552).

@@ -54,7 +54,7 @@ from bot.nlp.sklearn_component import (
     raw_text,
     sentence_vector,
 )
-from bot.nlp.subanswers import example_sub_answer, topic_of
+from bot.nlp.subanswers import SECOND_OPINION_KEY, example_sub_answer, topic_of
 
 RANKING_LENGTH = 10
 
@@ -100,14 +100,14 @@ def _fit(features: Any, labels: list[str], C: float) -> LogisticRegression:
     return LogisticRegression(C=C, max_iter=5000).fit(features, labels)
 
 
-def _summed_per_intent(finer: LogisticRegression, dense: np.ndarray, classes: list[str]
-                       ) -> np.ndarray:
+def _summed_per_intent(finer: LogisticRegression, finer_probabilities: np.ndarray,
+                       classes: list[str]) -> np.ndarray:
     """The finer model's probabilities summed per intent ("side_effects.flu_vaccine" counts for
     "side_effects"), in `classes` order."""
     to_intent = np.zeros((len(finer.classes_), len(classes)))
     for row, label in enumerate(finer.classes_):
         to_intent[row, classes.index(topic_of(label))] = 1.0
-    return finer.predict_proba(dense) @ to_intent
+    return finer_probabilities @ to_intent
 
 
 def _two_known_words(token: str, vocabulary: dict[str, int]) -> bool:
@@ -167,9 +167,13 @@ class TfidfIntentClassifier(PersistedModelComponent, IntentClassifier):
         probabilities = self._model["classifier"].predict_proba(features)
         finer = self._model.get("finer")
         if finer is not None:
+            finer_probabilities = finer.predict_proba(dense.toarray())
             probabilities = rerank_topics(probabilities, classes,
-                                          _summed_per_intent(finer, dense.toarray(), classes),
+                                          _summed_per_intent(finer, finer_probabilities, classes),
                                           float(self._config["topic_rerank_weight"]))
+            # The finer model's own best class: the sub-answer selector's second opinion.
+            for message, row in zip(messages, finer_probabilities, strict=True):
+                message.set(SECOND_OPINION_KEY, str(finer.classes_[int(np.argmax(row))]))
         vocabulary = self._model["words"].vocabulary_
         for message, text, own in zip(messages, words, probabilities, strict=True):
             confidences = own if knows_a_word(text, vocabulary) else np.zeros_like(own)

@@ -74,6 +74,31 @@ def test_gate_gives_nothing_when_general_is_the_best_class():
     assert gate("side_effects", general, 0.0).sub_answer is None
 
 
+def test_a_second_opinion_naming_the_same_sub_answer_lowers_only_the_intent_floor():
+    agreed = gate("side_effects", RANKING, 0.65, 0.56, second_opinion="side_effects.flu_vaccine",
+                  agreement_floor=0.55)
+    assert agreed.sub_answer == "side_effects.flu_vaccine" and agreed.intent_floor == 0.55
+    # The topic classifier's own probability must still reach the threshold.
+    assert gate("side_effects", RANKING, 0.81, 0.9, second_opinion="side_effects.flu_vaccine",
+                agreement_floor=0.55).sub_answer is None
+    assert gate("side_effects", RANKING, 0.65, 0.54, second_opinion="side_effects.flu_vaccine",
+                agreement_floor=0.55).sub_answer is None
+
+
+@pytest.mark.parametrize("second_opinion, agreement_floor", [
+    ("side_effects.growth", 0.55),        # the second model names another sub-answer
+    ("side_effects", 0.55),               # or only the topic
+    ("side_effects.flu_vaccine", None),   # no floor configured
+    ("side_effects.flu_vaccine", 0.9),    # a floor above the threshold never raises it
+])
+def test_without_agreement_the_intent_needs_the_threshold(second_opinion, agreement_floor):
+    outcome = gate("side_effects", RANKING, 0.65, 0.6, second_opinion=second_opinion,
+                   agreement_floor=agreement_floor)
+    assert outcome.sub_answer is None and outcome.intent_floor == 0.65
+    assert gate("side_effects", RANKING, 0.65, 0.7, second_opinion=second_opinion,
+                agreement_floor=agreement_floor).sub_answer == "side_effects.flu_vaccine"
+
+
 SAME_FLU = same_question_groups([["side_effects.flu_vaccine", "complications.flu_vaccine"]])
 
 

@@ -15,7 +15,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlp.pipeline import build_nlp
 from bot.nlp.sklearn_component import normalised_words
-from bot.nlp.subanswers import SUB_ANSWER
+from bot.nlp.subanswers import SECOND_OPINION_KEY, SUB_ANSWER
 from bot.nlp.tfidf_classifier import TfidfIntentClassifier, knows_a_word, rerank_topics
 
 
@@ -118,5 +118,16 @@ def test_the_finer_model_learns_sub_answers_as_classes_and_survives_a_save(tmp_p
     assert messages[1].get("intent")["name"] in CLASSES
 
 
+def test_the_finer_models_best_class_is_left_for_the_sub_answer_gate(tmp_path):
+    messages = [_example("flu jab 1", "side_effects", 0), _example("what is fsgs 1", "fsgs_definition", 2)]
+    _trained(tmp_path).process(messages)
+    assert [m.get(SECOND_OPINION_KEY) for m in messages] == ["side_effects.flu_vaccine",
+                                                             "fsgs_definition"]
+
+
 def test_no_finer_model_when_re_ranking_is_off(tmp_path):
-    assert _trained(tmp_path, topic_rerank_weight=0.0)._model["finer"] is None
+    classifier = _trained(tmp_path, topic_rerank_weight=0.0)
+    assert classifier._model["finer"] is None
+    message = _example("flu jab 1", "side_effects", 0)
+    classifier.process([message])
+    assert message.get(SECOND_OPINION_KEY) is None
