@@ -141,7 +141,8 @@ def gate(intent: str | None, ranking: tuple[Sequence[str], Sequence[float]] | No
          ) -> GateOutcome | None:
     """Applies the rules: only informational topics (never an escalation intent or a fallback),
     only the topic's own classes, and a sub-answer only when both the topic classifier's
-    probability and the intent's confidence are at or above the threshold.
+    probability and the intent's confidence are at or above the threshold (the intent's: or at
+    `agreement_floor`, below).
 
     Another topic of the intent ranking whose own classifier is sure (at the threshold) of a
     sub-answer declared to answer the same question (`same_question`) adds its intent confidence:
@@ -175,7 +176,7 @@ def gate(intent: str | None, ranking: tuple[Sequence[str], Sequence[float]] | No
         confidence for confidence, other_class, other_probability in other_topics
         if other_class in agreeing and other_probability >= threshold)
     intent_floor = threshold
-    if agreement_floor is not None and candidate != GENERAL and second_opinion == candidate:
+    if agreement_floor is not None and second_opinion == candidate:
         intent_floor = min(threshold, agreement_floor)
     return GateOutcome(intent, candidate, probability, topic_confidence, threshold, intent_floor)
 
