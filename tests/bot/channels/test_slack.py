@@ -47,11 +47,17 @@ def wait_until(condition, timeout: float = 60.0):
     return result
 
 
+def posts_containing(slack_api, text: str, channel: str) -> list:
+    """Waits for the posts to `channel` that contain `text`: the welcome message goes out first,
+    in a post of its own, so "some post arrived" does not yet mean the answer has."""
+    return wait_until(lambda: [c for c in slack_api.sent("chat.postMessage", channel=channel)
+                               if text in c.params["text"]])
+
+
 def test_direct_message_gets_the_curated_answer_in_the_dm(webhook, slack_api):
     user, dm = f"U{new_id()}", f"D{new_id()}"
     assert send(webhook, slack_message_event(user, "what is FSGS", dm)).status_code == 200
-    [reply] = [c for c in slack_api.wait_for("chat.postMessage", channel=dm)
-               if DEFINITION in c.params["text"]]
+    [reply] = posts_containing(slack_api, DEFINITION, dm)
     assert "thread_ts" not in reply.params  # a plain DM is answered in the DM, not in a thread
     assert reply.headers["Authorization"] == f"Bearer {SLACK_TEST_TOKEN}"
     assert "as_user" not in reply.params  # refused by current Slack apps
@@ -62,8 +68,8 @@ def test_mention_in_a_channel_is_answered_in_its_thread(webhook, slack_api):
     event = slack_message_event(user, "<@U0BOT> what is FSGS", channel, channel_type="channel",
                                 kind="app_mention")
     assert send(webhook, event).status_code == 200
-    replies = slack_api.wait_for("chat.postMessage", channel=channel)
-    assert any(DEFINITION in c.params["text"] for c in replies)
+    posts_containing(slack_api, DEFINITION, channel)
+    replies = slack_api.sent("chat.postMessage", channel=channel)
     assert {c.params["thread_ts"] for c in replies} == {event["event"]["ts"]}
 
 
@@ -78,8 +84,7 @@ def test_slack_retries_do_not_produce_duplicate_replies(channels_stack, webhook,
     # A positive marker: a later message of the same user. Rasa handles one conversation's
     # messages in arrival order, so once its reply is out, any duplicate would be out too.
     assert send(webhook, slack_message_event(user, "thank you", dm)).status_code == 200
-    wait_until(lambda: [c for c in slack_api.sent("chat.postMessage", channel=dm)
-                        if THANKS in c.params["text"]])
+    posts_containing(slack_api, THANKS, dm)
     replies = [c.params["text"] for c in slack_api.sent("chat.postMessage", channel=dm)]
     assert sum(DEFINITION in text for text in replies) == 1
     assert user_texts(channels_stack, user) == ["what is FSGS", "thank you"]
@@ -116,8 +121,7 @@ def test_bad_or_stale_signature_is_refused_and_leaves_no_trace(
     # Positive marker: a correctly signed message of the same user is answered, and it is the
     # only message Rasa ever saw from that user.
     assert send(webhook, slack_message_event(user, "thank you", dm)).status_code == 200
-    wait_until(lambda: [c for c in slack_api.sent("chat.postMessage", channel=dm)
-                        if THANKS in c.params["text"]])
+    posts_containing(slack_api, THANKS, dm)
     assert not any(DEFINITION in c.params["text"] for c in slack_api.sent("chat.postMessage", channel=dm))
     assert user_texts(channels_stack, user) == ["thank you"]
 
